@@ -1,0 +1,44 @@
+# rgd's Makefile. The two commands that matter: `make run` and `make test`.
+SHELL := /usr/bin/env bash
+GO ?= go
+CONTROLLER_GEN ?= $(GO) run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0
+# Packages under test; the race detector is on everywhere.
+TEST_FLAGS ?= -race -count=1 -timeout 30m
+
+.PHONY: all build run test unit generate verify-generated control-plane fmt vet lint bench fuzz clean
+
+all: build
+
+build: ## Build bin/rgd.
+	$(GO) build -o bin/rgd ./cmd/rgd
+
+run: control-plane build ## Start a local control plane with the engine and apply examples/cartsstack.
+	./bin/rgd dev
+
+control-plane: ## Build (once) the kube-apiserver, etcd, kwok, ... binaries into the cache.
+	hack/control-plane.sh
+
+generate: ## Regenerate deep-copy code and crds/ from the API types.
+	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./pkg/apis/...
+	$(CONTROLLER_GEN) crd:crdVersions=v1 paths=./pkg/apis/... output:crd:artifacts:config=crds
+
+verify-generated: ## Fail when generated files are stale.
+	hack/verify-generated.sh
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); if [[ -n "$$out" ]]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+unit: ## Unit tests only (no control plane).
+	$(GO) test $(TEST_FLAGS) -short ./...
+
+test: control-plane verify-generated fmt vet ## Every test: unit and integration, on a real kube-apiserver.
+	$(GO) test $(TEST_FLAGS) ./...
+
+bench: control-plane build
+	@echo "make bench: coming with the benchmark harness"
+
+clean:
+	rm -rf bin .rgd-dev

@@ -1,0 +1,51 @@
+package v1alpha1
+
+// Condition types and reasons of ResourceGraphDefinitions, as kro writes them.
+const (
+	// ConditionReady is the root condition: True when every other one is.
+	ConditionReady ConditionType = "Ready"
+	// ConditionGraphAccepted says whether the graph compiled.
+	ConditionGraphAccepted ConditionType = "GraphAccepted"
+	// ConditionKindReady says whether the generated CRD is established.
+	ConditionKindReady ConditionType = "KindReady"
+	// ConditionControllerReady says whether instances of the kind are reconciled.
+	ConditionControllerReady ConditionType = "ControllerReady"
+
+	// ReasonValid is GraphAccepted's reason when the graph compiled.
+	ReasonValid = "Valid"
+	// ReasonInvalidResourceGraph is GraphAccepted's reason when it did not.
+	ReasonInvalidResourceGraph = "InvalidResourceGraph"
+	// ReasonKindReady is KindReady's reason when the CRD is established.
+	ReasonKindReady = "Ready"
+	// ReasonFailed is the reason of a condition whose step failed.
+	ReasonFailed = "Failed"
+	// ReasonRunning is ControllerReady's reason when instances are served.
+	ReasonRunning = "Running"
+	// ReasonFailedToStart is ControllerReady's reason when they are not.
+	ReasonFailedToStart = "FailedToStart"
+)
+
+// InstanceState is the value of an instance's status.state.
+type InstanceState string
+
+// Instance states, upper case as kro writes them.
+const (
+	// InstanceStateActive means every resource is ready.
+	InstanceStateActive InstanceState = "ACTIVE"
+	// InstanceStateInProgress means resources are being created or awaited.
+	InstanceStateInProgress InstanceState = "IN_PROGRESS"
+	// InstanceStateDeleting means the instance and its children are being deleted.
+	InstanceStateDeleting InstanceState = "DELETING"
+	// InstanceStateError means reconciling failed; the conditions say why.
+	InstanceStateError InstanceState = "ERROR"
+)
+
+// Condition types and reasons of instances.
+const (
+	// ConditionInstanceManaged says whether rgd took charge of the instance.
+	ConditionInstanceManaged ConditionType = "InstanceManaged"
+	// ConditionGraphResolved says whether the instance's graph was rendered.
+	ConditionGraphResolved ConditionType = "GraphResolved"
+	// ConditionResourcesReady says whether every resource is ready.
+	ConditionResourcesReady ConditionType = "ResourcesReady"
+)
