@@ -1,0 +1,6 @@
+//go:build race
+
+package celenv
+
+// raceEnabled is true when tests run under the race detector.
+const raceEnabled = true

@@ -1,0 +1,270 @@
+package celenv
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/checker"
+	"github.com/google/cel-go/common/types"
+	celconfig "k8s.io/apiserver/pkg/apis/cel"
+	apiservercel "k8s.io/apiserver/pkg/cel"
+	"k8s.io/apiserver/pkg/cel/library"
+	"k8s.io/kube-openapi/pkg/validation/spec"
+)
+
+const (
+	// PerCallCostLimit bounds the runtime cost of one evaluation (the API server's per-call limit).
+	PerCallCostLimit uint64 = celconfig.PerCallLimit
+	// MaxEstimatedCost is the largest estimated cost Compile accepts (the API server's per-expression
+	// StaticEstimatedCostLimit for CRD validation rules).
+	MaxEstimatedCost uint64 = 10_000_000
+	// InterruptCheckFrequency is how many comprehension iterations run between checks for cancellation.
+	InterruptCheckFrequency uint = 100
+)
+
+// ErrCostTooHigh is wrapped by Compile errors for expressions whose estimated cost is above MaxEstimatedCost.
+var ErrCostTooHigh = errors.New("estimated CEL cost exceeds the limit")
+
+// Env is a typed CEL environment: the base libraries, extra options, and the declared variables.
+type Env struct {
+	env      *cel.Env
+	opts     []cel.EnvOption
+	vars     map[string]Variable
+	order    []Variable
+	provider *apiservercel.DeclTypeProvider
+	// schemas maps registered object type names to their prepared schemas (value conversion).
+	schemas map[string]*spec.Schema
+}
+
+// NewEnv builds an environment with the base libraries, opts (e.g. rgd's function library) and vars.
+// Object types found in the variables' DeclTypes are registered; field names that are CEL keywords (such as
+// metadata.namespace) can be selected by their plain name.
+func NewEnv(vars []Variable, opts ...cel.EnvOption) (*Env, error) {
+	e := &Env{opts: opts, vars: map[string]Variable{}, schemas: map[string]*spec.Schema{}}
+	var roots []*apiservercel.DeclType
+	var decls []cel.EnvOption
+	for _, v := range vars {
+		if v.Name == "" {
+			return nil, errors.New("variable with an empty name")
+		}
+		if _, dup := e.vars[v.Name]; dup {
+			return nil, fmt.Errorf("variable %q declared twice", v.Name)
+		}
+		if v.CelType == nil {
+			v.CelType = types.DynType
+		}
+		e.vars[v.Name] = v
+		e.order = append(e.order, v)
+		if v.DeclType != nil {
+			if r := rootObject(v.DeclType); r != nil {
+				roots = append(roots, r)
+			}
+			if v.schema != nil {
+				collectSchemas(v.DeclType, v.schema, e.schemas)
+			}
+		}
+		decls = append(decls, cel.Variable(v.Name, v.CelType))
+	}
+	base, err := NewBaseEnv(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("building the base CEL environment: %w", err)
+	}
+	e.provider = apiservercel.NewDeclTypeProvider(roots...)
+	e.provider.SetRecognizeKeywordAsFieldName(true)
+	provOpts, err := e.provider.EnvOptions(base.CELTypeProvider())
+	if err != nil {
+		return nil, fmt.Errorf("registering schema types: %w", err)
+	}
+	e.env, err = base.Extend(append(provOpts, decls...)...)
+	if err != nil {
+		return nil, fmt.Errorf("declaring variables: %w", err)
+	}
+	return e, nil
+}
+
+// Extend returns a new environment with the same options and variables plus vars (e.g. forEach iterators).
+func (e *Env) Extend(vars ...Variable) (*Env, error) {
+	all := append(append([]Variable{}, e.order...), vars...)
+	return NewEnv(all, e.opts...)
+}
+
+// CEL returns the underlying cel-go environment.
+func (e *Env) CEL() *cel.Env { return e.env }
+
+// Variable returns the declared variable called name.
+func (e *Env) Variable(name string) (Variable, bool) {
+	v, ok := e.vars[name]
+	return v, ok
+}
+
+// VariableNames returns the declared variable names, sorted.
+func (e *Env) VariableNames() []string {
+	names := make([]string, 0, len(e.vars))
+	for n := range e.vars {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// FindDeclType returns the DeclType registered under a CEL object type name.
+func (e *Env) FindDeclType(name string) (*apiservercel.DeclType, bool) {
+	return e.provider.FindDeclType(name)
+}
+
+// rootObject returns the outermost object type inside t (through lists and maps), or nil.
+func rootObject(t *apiservercel.DeclType) *apiservercel.DeclType {
+	for t != nil {
+		switch {
+		case t.IsObject():
+			return t
+		case t.IsList() || t.IsMap():
+			t = t.ElemType
+		default:
+			return nil
+		}
+	}
+	return nil
+}
+
+// collectSchemas walks a DeclType and the prepared schema it came from together, recording the schema of
+// every named object type.
+func collectSchemas(t *apiservercel.DeclType, s *spec.Schema, out map[string]*spec.Schema) {
+	if t == nil || s == nil || isDyn(s) {
+		return
+	}
+	switch {
+	case t.IsObject():
+		out[t.TypeName()] = s
+		for name, f := range t.Fields {
+			unescaped, ok := apiservercel.Unescape(name)
+			if !ok {
+				continue
+			}
+			if p, ok := s.Properties[unescaped]; ok {
+				collectSchemas(f.Type, &p, out)
+			}
+		}
+	case t.IsList():
+		if s.Items != nil {
+			collectSchemas(t.ElemType, s.Items.Schema, out)
+		}
+	case t.IsMap():
+		if s.AdditionalProperties != nil {
+			collectSchemas(t.ElemType, s.AdditionalProperties.Schema, out)
+		}
+	}
+}
+
+// Compiled is a type-checked expression with its planned program.
+type Compiled struct {
+	// Expr is the CEL source.
+	Expr string
+	// AST is the checked AST.
+	AST *cel.Ast
+	// OutputType is the type the expression evaluates to.
+	OutputType *types.Type
+	// Program evaluates the expression; every call is bounded by PerCallCostLimit.
+	Program cel.Program
+	// EstimatedCost is the static cost range of the expression.
+	EstimatedCost checker.CostEstimate
+}
+
+// Compile type-checks expr, estimates its cost (rejecting estimates above MaxEstimatedCost with an error
+// wrapping ErrCostTooHigh) and plans a program with a per-call cost limit and interrupt checks.
+func (e *Env) Compile(expr string) (*Compiled, error) {
+	ast, iss := e.env.Compile(expr)
+	if iss != nil && iss.Err() != nil {
+		return nil, fmt.Errorf("invalid CEL expression %q: %s", expr, iss.Err().Error())
+	}
+	estimator := e.costEstimator()
+	cost, err := e.env.EstimateCost(ast, estimator)
+	if err != nil {
+		return nil, fmt.Errorf("estimating the cost of %q: %w", expr, err)
+	}
+	if cost.Max > MaxEstimatedCost {
+		estimate := "unbounded"
+		if cost.Max != math.MaxUint64 {
+			estimate = strconv.FormatUint(cost.Max, 10)
+		}
+		return nil, fmt.Errorf("%w: the estimated worst-case cost is %s, the limit is %d "+
+			"(bound the lists and strings it iterates with maxItems/maxLength, or avoid nested loops)",
+			ErrCostTooHigh, estimate, MaxEstimatedCost)
+	}
+	prg, err := e.env.Program(ast,
+		cel.CostLimit(PerCallCostLimit),
+		cel.CostTracking(estimator),
+		cel.InterruptCheckFrequency(InterruptCheckFrequency),
+		cel.EvalOptions(cel.OptOptimize),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("planning %q: %w", expr, err)
+	}
+	return &Compiled{Expr: expr, AST: ast, OutputType: ast.OutputType(), Program: prg, EstimatedCost: cost}, nil
+}
+
+// Compile is Env.Compile as a function.
+func Compile(env *Env, expr string) (*Compiled, error) { return env.Compile(expr) }
+
+func (e *Env) costEstimator() *library.CostEstimator {
+	return &library.CostEstimator{SizeEstimator: &sizeEstimator{env: e}}
+}
+
+// defaultMaxElements is the size assumed for a list, map or string whose size the estimator cannot trace to
+// a schema (the result of a function such as orValue, a dyn value): the same bounds as for schemas that
+// declare none (see UnboundedListItems).
+const defaultMaxElements = uint64(max(UnboundedListItems, UnboundedStringLength))
+
+// sizeEstimator gives sizes from the declared DeclTypes (maxItems, maxLength, maxProperties and the
+// request-size estimates SchemaDeclType derives) and the request-size bound otherwise.
+type sizeEstimator struct{ env *Env }
+
+// EstimateSize implements checker.CostEstimator.
+func (s *sizeEstimator) EstimateSize(node checker.AstNode) *checker.SizeEstimate {
+	path := node.Path()
+	if len(path) > 0 {
+		if v, ok := s.env.vars[path[0]]; ok && v.DeclType != nil {
+			t := v.DeclType
+			for _, step := range path[1:] {
+				t = stepInto(t, step)
+				if t == nil {
+					break
+				}
+			}
+			if t != nil && t.MaxElements > 0 {
+				return &checker.SizeEstimate{Min: 0, Max: uint64(t.MaxElements)}
+			}
+		}
+	}
+	return &checker.SizeEstimate{Min: 0, Max: defaultMaxElements}
+}
+
+// EstimateCallCost implements checker.CostEstimator; library.CostEstimator handles calls.
+func (s *sizeEstimator) EstimateCallCost(function, overloadID string, target *checker.AstNode, args []checker.AstNode) *checker.CallEstimate {
+	return nil
+}
+
+func stepInto(t *apiservercel.DeclType, step string) *apiservercel.DeclType {
+	switch {
+	case step == "@items" && t.IsList(), step == "@values" && t.IsMap():
+		return t.ElemType
+	case step == "@keys" && t.IsMap():
+		return t.KeyType
+	case t.IsObject():
+		if f, ok := t.Fields[step]; ok {
+			return f.Type
+		}
+		if esc, ok := apiservercel.Escape(step); ok {
+			if f, ok := t.Fields[esc]; ok {
+				return f.Type
+			}
+		}
+	case t.IsMap():
+		return t.ElemType
+	}
+	return nil
+}

@@ -1,0 +1,291 @@
+package celenv
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/common/types/traits"
+	"k8s.io/kube-openapi/pkg/validation/spec"
+	"k8s.io/kube-openapi/pkg/validation/strfmt"
+)
+
+// Activation converts unstructured input values (map[string]any, []any, JSON scalars) to what the declared
+// variables' types expect: numbers are made int64 or float64 as the schema says, date-time/date strings become
+// timestamps, duration strings durations, byte strings bytes, and null properties of typed objects are
+// dropped (an absent field and a null field read the same). Values for undeclared names, ref.Val values and
+// dyn parts pass through unchanged; the input is never modified.
+func (e *Env) Activation(values map[string]any) map[string]any {
+	out := make(map[string]any, len(values))
+	for name, val := range values {
+		v, ok := e.vars[name]
+		if _, isVal := val.(ref.Val); !ok || isVal {
+			out[name] = val
+			continue
+		}
+		s := v.schema
+		if s == nil && v.DeclType == nil {
+			s = e.schemaForCelType(v.CelType)
+		}
+		out[name] = normalize(val, s)
+	}
+	return out
+}
+
+// schemaForCelType finds the prepared schema of a registered object type, or of a list of one.
+func (e *Env) schemaForCelType(t *types.Type) *spec.Schema {
+	if t == nil {
+		return nil
+	}
+	switch t.Kind() {
+	case types.StructKind:
+		return e.schemas[t.TypeName()]
+	case types.ListKind:
+		if elem := e.schemaForCelType(t.Parameters()[0]); elem != nil {
+			return &spec.Schema{SchemaProps: spec.SchemaProps{Type: []string{"array"}, Items: &spec.SchemaOrArray{Schema: elem}}}
+		}
+	}
+	return nil
+}
+
+// normalize returns v with scalars converted per the prepared schema s, copying only what changes.
+func normalize(v any, s *spec.Schema) any {
+	if v == nil || isDyn(s) || len(s.Type) == 0 {
+		return v
+	}
+	switch s.Type[0] {
+	case "object":
+		m, ok := v.(map[string]any)
+		if !ok {
+			return v
+		}
+		var out map[string]any
+		for k, child := range m {
+			var cs *spec.Schema
+			if p, ok := s.Properties[k]; ok {
+				cs = &p
+			} else if s.AdditionalProperties != nil {
+				cs = s.AdditionalProperties.Schema
+			}
+			drop := child == nil && len(s.Properties) > 0
+			nc := child
+			if !drop && cs != nil {
+				nc = normalize(child, cs)
+			}
+			if drop || !same(nc, child) {
+				if out == nil {
+					out = make(map[string]any, len(m))
+					for k2, v2 := range m {
+						out[k2] = v2
+					}
+				}
+				if drop {
+					delete(out, k)
+				} else {
+					out[k] = nc
+				}
+			}
+		}
+		if out == nil {
+			return m
+		}
+		return out
+	case "array":
+		l, ok := v.([]any)
+		if !ok || s.Items == nil || s.Items.Schema == nil {
+			return v
+		}
+		var out []any
+		for i, item := range l {
+			ni := normalize(item, s.Items.Schema)
+			if !same(ni, item) {
+				if out == nil {
+					out = append([]any(nil), l...)
+				}
+				out[i] = ni
+			}
+		}
+		if out == nil {
+			return l
+		}
+		return out
+	case "integer":
+		switch n := v.(type) {
+		case float64:
+			if n == math.Trunc(n) && math.Abs(n) < 1<<63 {
+				return int64(n)
+			}
+		case int:
+			return int64(n)
+		case int32:
+			return int64(n)
+		}
+	case "number":
+		switch n := v.(type) {
+		case int64:
+			return float64(n)
+		case int:
+			return float64(n)
+		case int32:
+			return float64(n)
+		}
+	case "string":
+		str, ok := v.(string)
+		if !ok {
+			return v
+		}
+		switch s.Format {
+		case "date-time":
+			if t, err := strfmt.ParseDateTime(str); err == nil {
+				return time.Time(t)
+			}
+		case "date":
+			if t, err := time.Parse(strfmt.RFC3339FullDate, str); err == nil {
+				return t
+			}
+		case "duration":
+			if d, err := strfmt.ParseDuration(str); err == nil {
+				return d
+			}
+		case "byte":
+			if b, err := base64.StdEncoding.DecodeString(str); err == nil {
+				return b
+			}
+		}
+	}
+	return v
+}
+
+// same reports whether normalize left a value unchanged (maps and slices by identity).
+func same(a, b any) bool {
+	switch av := a.(type) {
+	case map[string]any:
+		bv, ok := b.(map[string]any)
+		return ok && fmt.Sprintf("%p", av) == fmt.Sprintf("%p", bv)
+	case []any:
+		bv, ok := b.([]any)
+		return ok && len(av) == len(bv) && (len(av) == 0 || &av[0] == &bv[0])
+	case []byte, time.Time, time.Duration:
+		return false
+	}
+	return a == b
+}
+
+// Eval runs a program on an activation and returns the result as plain Go data for unstructured objects:
+// map[string]any, []any, int64, float64, string, bool or nil (see ToNative). Errors carry cel-go's text;
+// classify them with IsDataPending.
+func Eval(prg cel.Program, activation map[string]any) (any, error) {
+	out, _, err := prg.Eval(activation)
+	if err != nil {
+		return nil, err
+	}
+	return ToNative(out)
+}
+
+// Eval converts values with Activation and evaluates the compiled expression.
+func (e *Env) Eval(c *Compiled, values map[string]any) (any, error) {
+	return Eval(c.Program, e.Activation(values))
+}
+
+// ToNative converts a CEL value to unstructured-friendly Go data. Uints become int64 (an error above
+// MaxInt64), bytes become base64 strings, timestamps RFC 3339 strings, durations Go duration strings, an
+// empty optional nil and a present one its value. Maps must have string keys.
+func ToNative(v ref.Val) (any, error) {
+	switch val := v.(type) {
+	case nil:
+		return nil, errors.New("no value")
+	case *types.Err:
+		return nil, val
+	case *types.Unknown:
+		return nil, fmt.Errorf("unknown value for expression ids %v", val.IDs())
+	case types.Null:
+		return nil, nil
+	case types.Bool:
+		return bool(val), nil
+	case types.Int:
+		return int64(val), nil
+	case types.Uint:
+		if uint64(val) > math.MaxInt64 {
+			return nil, fmt.Errorf("uint value %d does not fit in an int64", uint64(val))
+		}
+		return int64(val), nil
+	case types.Double:
+		return float64(val), nil
+	case types.String:
+		return string(val), nil
+	case types.Bytes:
+		return base64.StdEncoding.EncodeToString(val), nil
+	case types.Timestamp:
+		return val.Time.UTC().Format(time.RFC3339Nano), nil
+	case types.Duration:
+		return val.Duration.String(), nil
+	case *types.Type:
+		return nil, fmt.Errorf("cannot represent a CEL type value (%s) in an object", val.TypeName())
+	case *types.Optional:
+		if !val.HasValue() {
+			return nil, nil
+		}
+		return ToNative(val.GetValue())
+	}
+	if m, ok := v.(traits.Mapper); ok {
+		out := map[string]any{}
+		it := m.Iterator()
+		for it.HasNext() == types.True {
+			k := it.Next()
+			ks, ok := k.(types.String)
+			if !ok {
+				return nil, fmt.Errorf("map key %v has type %s, expected string", k.Value(), k.Type().TypeName())
+			}
+			nv, err := ToNative(m.Get(k))
+			if err != nil {
+				return nil, fmt.Errorf("map key %q: %w", string(ks), err)
+			}
+			out[string(ks)] = nv
+		}
+		return out, nil
+	}
+	if l, ok := v.(traits.Lister); ok {
+		out := []any{}
+		it := l.Iterator()
+		for i := 0; it.HasNext() == types.True; i++ {
+			nv, err := ToNative(it.Next())
+			if err != nil {
+				return nil, fmt.Errorf("list index %d: %w", i, err)
+			}
+			out = append(out, nv)
+		}
+		return out, nil
+	}
+	switch raw := v.Value().(type) {
+	case nil, bool, int64, float64, string:
+		return raw, nil
+	}
+	return nil, fmt.Errorf("cannot represent a CEL value of type %s in an object", v.Type().TypeName())
+}
+
+// dataPendingMarkers are the error texts meaning that an input is not there yet (kro parity plus cel-go's
+// list index wording).
+var dataPendingMarkers = []string{
+	"no such key", "no such field", "no such attribute", "index out of bounds", "out of range in list",
+}
+
+// IsDataPending reports whether an evaluation error means "the data is not there yet" (a missing key, field
+// or attribute, or a list index past the end): wait and evaluate again rather than fail.
+func IsDataPending(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	for _, m := range dataPendingMarkers {
+		if strings.Contains(msg, m) {
+			return true
+		}
+	}
+	return false
+}
