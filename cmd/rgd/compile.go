@@ -1,0 +1,282 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/yaml"
+
+	"github.com/rgd-dev/rgd/pkg/apis/kro/v1alpha1"
+	"github.com/rgd-dev/rgd/pkg/graph"
+	"github.com/rgd-dev/rgd/pkg/manifest"
+	"github.com/rgd-dev/rgd/pkg/schemas"
+)
+
+func init() {
+	extraCommands = append(extraCommands, newValidateCommand, newCRDCommand, newGraphCommand, newRenderCommand)
+}
+
+// schemaFlags are the flags that choose where schemas come from.
+type schemaFlags struct {
+	crdFiles   []string
+	kubeconfig string
+}
+
+func (f *schemaFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringArrayVar(&f.crdFiles, "crd", nil, "a CRD file whose kinds the RGD uses (repeatable)")
+	cmd.Flags().StringVar(&f.kubeconfig, "kubeconfig", "", "resolve schemas from this cluster too (default: offline)")
+}
+
+// resolver chains the user's CRDs, the cluster (when asked) and the built-in
+// kinds of Kubernetes.
+func (f *schemaFlags) resolver() (schemas.Resolver, error) {
+	var chain []schemas.Resolver
+	if len(f.crdFiles) > 0 {
+		for _, p := range f.crdFiles {
+			if _, err := os.Stat(p); err != nil {
+				return nil, usageError("--crd %s: %v", p, err)
+			}
+		}
+		r, err := schemas.LoadCRDFiles(f.crdFiles...)
+		if err != nil {
+			return nil, usageError("%v", err)
+		}
+		chain = append(chain, r)
+	}
+	if f.kubeconfig != "" {
+		cfg, err := clientcmd.BuildConfigFromFlags("", f.kubeconfig)
+		if err != nil {
+			return nil, usageError("--kubeconfig %s: %v", f.kubeconfig, err)
+		}
+		r, err := schemas.Discovery(cfg, schemas.DiscoveryOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("connecting to the cluster: %w", err)
+		}
+		chain = append(chain, r)
+	}
+	chain = append(chain, schemas.Builtin())
+	return schemas.Chain(chain...), nil
+}
+
+// loadedRGD is one RGD read from a file.
+type loadedRGD struct {
+	source string
+	rgd    *v1alpha1.ResourceGraphDefinition
+}
+
+// readRGDs reads every RGD of the files. A file that cannot be read is a
+// usage error (exit 2); a document that does not decode is reported as an
+// invalid RGD.
+func readRGDs(paths []string) ([]loadedRGD, []string, error) {
+	var out []loadedRGD
+	var problems []string
+	for _, p := range paths {
+		docs, err := manifest.ReadFile(p)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) {
+				return nil, nil, usageError("%v", err)
+			}
+			problems = append(problems, err.Error())
+			continue
+		}
+		found := false
+		for _, d := range docs {
+			if !d.IsRGD() {
+				continue
+			}
+			found = true
+			rgd, err := d.RGD()
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("%s: %v", d.Source, err))
+				continue
+			}
+			out = append(out, loadedRGD{source: d.Source, rgd: rgd})
+		}
+		if !found {
+			problems = append(problems, fmt.Sprintf("%s: no ResourceGraphDefinition in the file", p))
+		}
+	}
+	return out, problems, nil
+}
+
+func newValidateCommand() *cobra.Command {
+	var sf schemaFlags
+	cmd := &cobra.Command{
+		Use:   "validate FILE...",
+		Short: "Check ResourceGraphDefinitions without a cluster",
+		Long: `Validate compiles every ResourceGraphDefinition in the files: SimpleSchema, templates,
+CEL expressions (type-checked against the schemas of the kinds they fill), dependencies and
+every rule of the API. It exits 0 when all are valid, 1 with every problem otherwise, and 2
+on usage errors or unreadable files. Kinds that are not built into Kubernetes need their CRD
+(--crd FILE) or a cluster (--kubeconfig).`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			resolver, err := sf.resolver()
+			if err != nil {
+				return err
+			}
+			rgds, problems, err := readRGDs(args)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			for _, l := range rgds {
+				g, err := graph.Compile(cmd.Context(), l.rgd, graph.Options{Resolver: resolver})
+				if err != nil {
+					problems = append(problems, prefixLines(l.source, err)...)
+					continue
+				}
+				fmt.Fprintf(out, "%s: ResourceGraphDefinition %q is valid: kind %s, %d resources in order %s\n",
+					l.source, l.rgd.Name, g.Instance.GVK.Kind, len(g.Resources), strings.Join(g.TopologicalOrder(), ", "))
+			}
+			if len(problems) > 0 {
+				for _, p := range problems {
+					fmt.Fprintln(cmd.ErrOrStderr(), p)
+				}
+				return &exitError{code: 1, err: fmt.Errorf("%d problem(s) found", len(problems))}
+			}
+			return nil
+		},
+	}
+	sf.register(cmd)
+	return cmd
+}
+
+func prefixLines(source string, err error) []string {
+	var list graph.ErrorList
+	if errors.As(err, &list) {
+		out := make([]string, len(list))
+		for i, e := range list {
+			out[i] = source + ": " + e.Error()
+		}
+		return out
+	}
+	return []string{source + ": " + err.Error()}
+}
+
+// compileOne reads exactly one RGD from a file and compiles it.
+func compileOne(ctx context.Context, path string, sf *schemaFlags) (*graph.Graph, *v1alpha1.ResourceGraphDefinition, error) {
+	resolver, err := sf.resolver()
+	if err != nil {
+		return nil, nil, err
+	}
+	rgds, problems, err := readRGDs([]string{path})
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(problems) > 0 {
+		return nil, nil, &exitError{code: 1, err: errors.New(strings.Join(problems, "\n"))}
+	}
+	if len(rgds) != 1 {
+		return nil, nil, usageError("%s holds %d ResourceGraphDefinitions; this command takes one", path, len(rgds))
+	}
+	g, err := graph.Compile(ctx, rgds[0].rgd, graph.Options{Resolver: resolver})
+	if err != nil {
+		return nil, nil, &exitError{code: 1, err: errors.New(strings.Join(prefixLines(rgds[0].source, err), "\n"))}
+	}
+	return g, rgds[0].rgd, nil
+}
+
+func newCRDCommand() *cobra.Command {
+	var sf schemaFlags
+	cmd := &cobra.Command{
+		Use:   "crd FILE",
+		Short: "Print the CustomResourceDefinition an RGD generates",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			g, _, err := compileOne(cmd.Context(), args[0], &sf)
+			if err != nil {
+				return err
+			}
+			crd := g.CRD.DeepCopy()
+			crd.APIVersion, crd.Kind = "apiextensions.k8s.io/v1", "CustomResourceDefinition"
+			return writeYAML(cmd.OutOrStdout(), crd)
+		},
+	}
+	sf.register(cmd)
+	return cmd
+}
+
+func writeYAML(w io.Writer, v any) error {
+	b, err := yaml.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+func newGraphCommand() *cobra.Command {
+	var sf schemaFlags
+	var format string
+	cmd := &cobra.Command{
+		Use:   "graph FILE",
+		Short: "Print an RGD's dependency graph as Graphviz dot or Mermaid",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if format != "dot" && format != "mermaid" {
+				return usageError("--format %q: expected dot or mermaid", format)
+			}
+			g, _, err := compileOne(cmd.Context(), args[0], &sf)
+			if err != nil {
+				return err
+			}
+			_, err = io.WriteString(cmd.OutOrStdout(), drawGraph(g, format))
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "dot", "output format: dot or mermaid")
+	sf.register(cmd)
+	return cmd
+}
+
+// drawGraph renders the DAG; nodes are labelled "id (Kind)" and numbered in
+// topological order.
+func drawGraph(g *graph.Graph, format string) string {
+	var b strings.Builder
+	label := func(i int, r *graph.Resource) string {
+		kind := r.GVK.Kind
+		switch {
+		case r.External:
+			kind += ", external"
+		case len(r.ForEach) > 0:
+			kind += ", forEach"
+		}
+		return fmt.Sprintf("%d. %s (%s)", i+1, r.ID, kind)
+	}
+	if format == "mermaid" {
+		b.WriteString("graph TD\n")
+		for i, r := range g.Resources {
+			fmt.Fprintf(&b, "  %s[\"%s\"]\n", r.ID, label(i, r))
+		}
+		for _, r := range g.Resources {
+			for _, d := range r.Dependencies {
+				fmt.Fprintf(&b, "  %s --> %s\n", d, r.ID)
+			}
+		}
+		return b.String()
+	}
+	fmt.Fprintf(&b, "digraph %q {\n  rankdir=LR;\n  node [shape=box];\n", g.Name)
+	for i, r := range g.Resources {
+		style := ""
+		if r.External {
+			style = ", style=dashed"
+		}
+		fmt.Fprintf(&b, "  %q [label=%q%s];\n", r.ID, label(i, r), style)
+	}
+	for _, r := range g.Resources {
+		deps := slices.Clone(r.Dependencies)
+		for _, d := range deps {
+			fmt.Fprintf(&b, "  %q -> %q;\n", d, r.ID)
+		}
+	}
+	b.WriteString("}\n")
+	return b.String()
+}
