@@ -156,15 +156,40 @@ func (w *walker) add(root, path string) {
 // selectChain returns the identifier at the bottom of a chain of field selections and the selected fields,
 // or ok=false when the chain ends in something else.
 func selectChain(e ast.Expr) (root string, fields []string, ok bool) {
-	for e.Kind() == ast.SelectKind {
-		sel := e.AsSelect()
-		fields = append([]string{sel.FieldName()}, fields...)
-		e = sel.Operand()
+	for {
+		if e.Kind() == ast.SelectKind {
+			sel := e.AsSelect()
+			fields = append([]string{sel.FieldName()}, fields...)
+			e = sel.Operand()
+			continue
+		}
+		if operand, field, isOpt := optionalSelect(e); isOpt {
+			fields = append([]string{field}, fields...)
+			e = operand
+			continue
+		}
+		break
 	}
 	if e.Kind() != ast.IdentKind {
 		return "", nil, false
 	}
 	return e.AsIdent(), fields, true
+}
+
+// optionalSelect recognises x.?field, which parses as the call _?._(x, "field").
+func optionalSelect(e ast.Expr) (operand ast.Expr, field string, ok bool) {
+	if e.Kind() != ast.CallKind {
+		return nil, "", false
+	}
+	call := e.AsCall()
+	if call.FunctionName() != "_?._" || len(call.Args()) != 2 || call.Args()[1].Kind() != ast.LiteralKind {
+		return nil, "", false
+	}
+	name, isString := call.Args()[1].AsLiteral().Value().(string)
+	if !isString {
+		return nil, "", false
+	}
+	return call.Args()[0], name, true
 }
 
 func (w *walker) walk(e ast.Expr, sc *scope) {
@@ -189,6 +214,12 @@ func (w *walker) walk(e ast.Expr, sc *scope) {
 			w.onUnknown(root)
 		}
 	case ast.CallKind:
+		if _, _, isOpt := optionalSelect(e); isOpt {
+			if root, fields, ok := selectChain(e); ok && !sc.has(root) && w.isRoot(root) {
+				w.add(root, strings.Join(append([]string{root}, fields...), "."))
+				return
+			}
+		}
 		call := e.AsCall()
 		name := call.FunctionName()
 		if call.IsMemberFunction() {

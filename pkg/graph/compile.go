@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/google/cel-go/cel"
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/kube-openapi/pkg/validation/spec"
 
 	"github.com/rgd-dev/rgd/pkg/apis/kro/v1alpha1"
+	"github.com/rgd-dev/rgd/pkg/celenv"
 	"github.com/rgd-dev/rgd/pkg/cellib"
 	"github.com/rgd-dev/rgd/pkg/crdgen"
 	"github.com/rgd-dev/rgd/pkg/schemas"
@@ -40,15 +42,19 @@ func Compile(ctx context.Context, rgd *v1alpha1.ResourceGraphDefinition, opts Op
 	if opts.Resolver == nil {
 		return nil, errors.New("graph.Compile needs a schema resolver")
 	}
-	// rgd's function library, with random.seededString producing exactly
-	// kro's strings so that names derived from it survive a move from kro.
-	opts.CELOptions = append([]cel.EnvOption{cellib.Library(cellib.KroCompatibleSeededString(true))}, opts.CELOptions...)
+	base, err := celBase(opts.CELOptions)
+	if err != nil {
+		return nil, err
+	}
 	c := &compiler{
-		ctx:  ctx,
-		opts: opts,
-		rgd:  rgd,
-		errs: errs{rgd: rgd.Name},
-		ids:  map[string]*Resource{},
+		ctx:      ctx,
+		opts:     opts,
+		rgd:      rgd,
+		errs:     errs{rgd: rgd.Name},
+		ids:      map[string]*Resource{},
+		base:     base,
+		parsed:   map[string]parseResult{},
+		compiled: map[compileKey]compileResult{},
 	}
 	g := c.compile()
 	if len(c.errs.list) > 0 {
@@ -72,6 +78,73 @@ type compiler struct {
 	pending      map[*Resource]*pendingResource
 	statusSites  []site
 	statusSchema *extv1.JSONSchemaProps
+	// celSchemas are the parts of the resources' schemas that expressions
+	// reach, by id (see fieldUse).
+	celSchemas map[string]*spec.Schema
+
+	// base holds the CEL libraries; parseEnv declares no variables.
+	base     *celenv.Base
+	parseEnv *celenv.Env
+	// parsed and compiled memoise work on identical expressions.
+	parsed      map[string]parseResult
+	checkedOnce map[string]bool
+	compiled    map[compileKey]compileResult
+}
+
+type parseResult struct {
+	ast *cel.Ast
+	err error
+}
+
+type compileKey struct {
+	env *celenv.Env
+	src string
+}
+
+type compileResult struct {
+	compiled *celenv.Compiled
+	err      error
+}
+
+// defaultBase is the CEL environment of every compilation that adds no
+// options of its own: rgd's function library, with random.seededString
+// producing exactly kro's strings so that names derived from it survive a
+// move from kro. Built once: it costs more than compiling a small RGD.
+var defaultBase = sync.OnceValues(func() (*celenv.Base, error) {
+	return celenv.NewBase(cellib.Library(cellib.KroCompatibleSeededString(true)))
+})
+
+func celBase(extra []cel.EnvOption) (*celenv.Base, error) {
+	if len(extra) == 0 {
+		return defaultBase()
+	}
+	return celenv.NewBase(append([]cel.EnvOption{cellib.Library(cellib.KroCompatibleSeededString(true))}, extra...)...)
+}
+
+// parseForCheck returns a parsed AST that the type checker may consume:
+// cel-go's checker rewrites the tree it checks (qualified names become
+// identifiers or global calls), so a parse is handed to it only once and an
+// expression checked in a second environment is parsed again.
+func (c *compiler) parseForCheck(src string) (*cel.Ast, error) {
+	if c.checkedOnce == nil {
+		c.checkedOnce = map[string]bool{}
+	}
+	if c.checkedOnce[src] {
+		return c.parseEnv.Parse(src)
+	}
+	c.checkedOnce[src] = true
+	return c.parse(src)
+}
+
+// parse parses an expression once per compilation. The AST may be walked
+// (References) until it is handed to the checker.
+func (c *compiler) parse(src string) (*cel.Ast, error) {
+	if r, ok := c.parsed[src]; ok {
+		return r.ast, r.err
+	}
+	a, err := c.parseEnv.Parse(src)
+	c.parsed[src] = parseResult{a, err}
+	return a, err
 }
 
 // pendingResource holds what a resource needs between parsing and type

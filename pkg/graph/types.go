@@ -1,8 +1,10 @@
 package graph
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/google/cel-go/cel"
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -164,8 +166,11 @@ type Part struct {
 type Expression struct {
 	// Source is the expression's text, without ${ and }.
 	Source string
-	// Program evaluates the expression; it is safe for concurrent use.
-	Program cel.Program
+	// plan builds the program on first use, once.
+	plan    func() (cel.Program, error)
+	once    sync.Once
+	program cel.Program
+	planErr error
 	// Output is the expression's type.
 	Output *cel.Type
 	// References are the resource ids the expression reads, sorted.
@@ -174,6 +179,20 @@ type Expression struct {
 	UsesSchema bool
 	// Iterators are the forEach iterators the expression reads.
 	Iterators []string
+}
+
+// Program returns the expression's program, planning it on first use. A
+// program is planned once per compiled graph and is safe for concurrent use.
+func (e *Expression) Program() (cel.Program, error) {
+	e.once.Do(func() {
+		if e.plan == nil {
+			e.planErr = fmt.Errorf("expression %q was not compiled", e.Source)
+			return
+		}
+		e.program, e.planErr = e.plan()
+		e.plan = nil
+	})
+	return e.program, e.planErr
 }
 
 // Path locates a value inside an object.

@@ -22,11 +22,28 @@ const eachVar = "each"
 
 // buildEnv declares `schema` and every resource id with its type.
 func (c *compiler) buildEnv() (*celenv.Env, bool) {
+	parseEnv, err := c.base.NewEnv(nil)
+	if err != nil {
+		c.errs.add("", "spec", "", "building the CEL environment: %v", err)
+		return nil, false
+	}
+	c.parseEnv = parseEnv
+	use := c.collectFieldUse()
+	c.celSchemas = make(map[string]*spec.Schema, len(c.resources))
+	for _, r := range c.resources {
+		if r.Schema != nil {
+			pruned := pruneSchema(r.Schema, use[r.ID])
+			if pruned == nil {
+				pruned = &spec.Schema{SchemaProps: spec.SchemaProps{Type: spec.StringOrArray{"object"}}}
+			}
+			c.celSchemas[r.ID] = pruned
+		}
+	}
 	vars := []celenv.Variable{celenv.ObjectVariable(schemaVar, c.instance.Schema)}
 	for _, r := range c.resources {
-		vars = append(vars, resourceVariable(r.ID, r))
+		vars = append(vars, c.resourceVariable(r.ID, r))
 	}
-	env, err := celenv.NewEnv(vars, c.opts.CELOptions...)
+	env, err := c.base.NewEnv(vars)
 	if err != nil {
 		c.errs.add("", "spec", "", "building the CEL environment: %v", err)
 		return nil, false
@@ -34,17 +51,20 @@ func (c *compiler) buildEnv() (*celenv.Env, bool) {
 	return env, true
 }
 
-func resourceVariable(name string, r *Resource) celenv.Variable {
-	if r.Schema == nil {
+// resourceVariable declares a resource's id, typed from the part of its
+// schema that expressions use: an object, or a list for a collection.
+func (c *compiler) resourceVariable(name string, r *Resource) celenv.Variable {
+	s := c.celSchemas[r.ID]
+	if s == nil {
 		if r.IsCollection() {
 			return celenv.TypedVariable(name, types.NewListType(types.DynType))
 		}
 		return celenv.DynVariable(name)
 	}
 	if r.IsCollection() {
-		return celenv.ListVariable(name, r.Schema)
+		return celenv.ListVariable(name, s)
 	}
-	return celenv.ObjectVariable(name, r.Schema)
+	return celenv.ObjectVariable(name, s)
 }
 
 // findDependencies reads the resource ids that each resource's expressions
@@ -54,12 +74,12 @@ func (c *compiler) findDependencies(env *celenv.Env) {
 		pr := c.pending[r]
 		deps := map[string]bool{}
 		visit := func(field, src string) {
-			insp, err := env.Inspect(src, pr.iterators)
+			a, err := c.parse(src)
 			if err != nil {
 				c.errs.add(r.ID, field, src, "%v", cleanCELError(err))
 				return
 			}
-			for _, ref := range insp.References {
+			for _, ref := range celenv.References(a, c.idList()) {
 				switch {
 				case ref.Root == r.ID:
 					c.errs.add(r.ID, field, src, "a resource cannot reference itself (%s); only readyWhen may", ref.Path)
@@ -129,7 +149,7 @@ func (c *compiler) typeCheck(env *celenv.Env) {
 				elem = out.Parameters()[0]
 			}
 			for _, it := range r.ForEach {
-				if it != d && usesIdent(env, d.Expression.Source, it.Name) {
+				if it != d && c.usesIdent(d.Expression.Source, it.Name) {
 					c.errs.add(r.ID, field, d.Expression.Source, "forEach dimensions cannot reference each other's iterators (%s)", it.Name)
 				}
 			}
@@ -228,21 +248,20 @@ func (c *compiler) checkReadyWhen(env *celenv.Env, r *Resource, pr *pendingResou
 	if len(pr.readyWhen) == 0 {
 		return
 	}
-	self := resourceVariable(r.ID, r)
+	// A resource's readyWhen reads its own id, declared in the graph's
+	// environment with the same type (the check below keeps it from reading
+	// anything else); a collection's is judged item by item through `each`.
+	readyEnv := env
 	if r.IsCollection() {
-		// Readiness of a collection is judged item by item through `each`.
-		if r.Schema != nil {
-			self = celenv.ObjectVariable(eachVar, r.Schema)
-		} else {
-			self = celenv.DynVariable(eachVar)
+		each := celenv.DynVariable(eachVar)
+		if s := c.celSchemas[r.ID]; s != nil {
+			each = celenv.ObjectVariable(eachVar, s)
 		}
-	} else if r.Schema != nil {
-		self = celenv.ObjectVariable(r.ID, r.Schema)
-	}
-	readyEnv, err := celenv.NewEnv([]celenv.Variable{self}, c.opts.CELOptions...)
-	if err != nil {
-		c.errs.add(r.ID, pr.field+".readyWhen", "", "building the CEL environment: %v", err)
-		return
+		var err error
+		if readyEnv, err = c.base.NewEnv([]celenv.Variable{each}); err != nil {
+			c.errs.add(r.ID, pr.field+".readyWhen", "", "building the CEL environment: %v", err)
+			return
+		}
 	}
 	allowed := r.ID
 	if r.IsCollection() {
@@ -251,10 +270,9 @@ func (c *compiler) checkReadyWhen(env *celenv.Env, r *Resource, pr *pendingResou
 	r.readyEnv = readyEnv
 	for j, src := range pr.readyWhen {
 		field := fmt.Sprintf("%s.readyWhen[%d]", pr.field, j)
-		insp, err := env.Inspect(src, []string{eachVar})
-		if err == nil {
+		if a, err := c.parse(src); err == nil {
 			var others []string
-			for _, ref := range insp.References {
+			for _, ref := range celenv.References(a, append(c.idList(), eachVar, schemaVar)) {
 				if ref.Root != allowed && !slices.Contains(others, ref.Root) {
 					others = append(others, ref.Root)
 				}
@@ -333,7 +351,18 @@ func setSchemaAt(root *extv1.JSONSchemaProps, p Path, leaf *extv1.JSONSchemaProp
 }
 
 func (c *compiler) compileExpr(env *celenv.Env, id, field, src string) (*celenv.Compiled, bool) {
-	compiled, err := env.Compile(src)
+	key := compileKey{env, src}
+	r, done := c.compiled[key]
+	if !done {
+		parsed, err := c.parseForCheck(src)
+		if err == nil {
+			r.compiled, r.err = env.CheckParsed(src, parsed)
+		} else {
+			r.err = err
+		}
+		c.compiled[key] = r
+	}
+	compiled, err := r.compiled, r.err
 	if err != nil {
 		c.errs.add(id, field, src, "%v", cleanCELError(err))
 		return nil, false
@@ -359,7 +388,13 @@ func (c *compiler) compileBool(env *celenv.Env, id, field, src, what string) (*c
 
 // expression records a compiled expression with what it reads.
 func (c *compiler) expression(env *celenv.Env, compiled *celenv.Compiled, iterators []string) *Expression {
-	e := &Expression{Source: compiled.Expr, Program: compiled.Program, Output: compiled.OutputType}
+	e := &Expression{Source: compiled.Expr, Output: compiled.OutputType}
+	if compiled.Program != nil {
+		prg := compiled.Program
+		e.plan = func() (cel.Program, error) { return prg, nil }
+	} else {
+		e.plan = func() (cel.Program, error) { return env.Plan(compiled) }
+	}
 	roots := append(env.VariableNames(), iterators...)
 	refs := map[string]bool{}
 	for _, ref := range celenv.References(compiled.AST, roots) {
@@ -391,12 +426,21 @@ func (c *compiler) checkFieldType(env *celenv.Env, s *spec.Schema, out *cel.Type
 	return env.CheckAssignable(expected.DeclType, out)
 }
 
-func usesIdent(env *celenv.Env, src, name string) bool {
-	insp, err := env.Inspect(src, []string{name})
+// idList returns the resource ids in declaration order.
+func (c *compiler) idList() []string {
+	ids := make([]string, len(c.resources))
+	for i, r := range c.resources {
+		ids[i] = r.ID
+	}
+	return ids
+}
+
+func (c *compiler) usesIdent(src, name string) bool {
+	a, err := c.parse(src)
 	if err != nil {
 		return false
 	}
-	for _, r := range insp.References {
+	for _, r := range celenv.References(a, []string{name}) {
 		if r.Root == name {
 			return true
 		}

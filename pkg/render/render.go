@@ -265,7 +265,11 @@ func fill(obj map[string]any, f *graph.Field, act map[string]any, id string, res
 
 // evalRef runs an expression and returns CEL's value.
 func evalRef(e *graph.Expression, act map[string]any) (ref.Val, error) {
-	out, _, err := e.Program.Eval(act)
+	prg, err := e.Program()
+	if err != nil {
+		return nil, err
+	}
+	out, _, err := prg.Eval(act)
 	if err != nil {
 		return nil, err
 	}
