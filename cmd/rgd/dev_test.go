@@ -1,0 +1,235 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/rgd-dev/rgd/pkg/devcluster"
+	"github.com/rgd-dev/rgd/pkg/manifest"
+)
+
+func TestLoadExampleSortsDocuments(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600))
+	}
+	write("a-instance.yaml", `
+apiVersion: shop.example.com/v1
+kind: Shop
+metadata: {name: my-shop}
+`)
+	write("b-rgd.yaml", `
+apiVersion: kro.run/v1alpha1
+kind: ResourceGraphDefinition
+metadata: {name: shop}
+spec:
+  schema: {apiVersion: v1, group: shop.example.com, kind: Shop}
+---
+apiVersion: kro.run/v1alpha1
+kind: ResourceGraphDefinition
+metadata: {name: web}
+spec:
+  schema: {apiVersion: v1alpha1, kind: Web}
+`)
+	write("c-crd.yaml", `
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: things.example.com}
+`)
+	write("d-prereq.yml", `
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings}
+---
+apiVersion: kro.run/v1alpha1
+kind: Web
+metadata: {name: site}
+`)
+	write("README.md", "not yaml: ignored")
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "sub"), 0o700))
+
+	set, err := loadExample(dir)
+	require.NoError(t, err)
+	docNames := func(docs []manifest.Document) []string {
+		var out []string
+		for _, d := range docs {
+			out = append(out, d.Object.GetKind()+"/"+d.Object.GetName())
+		}
+		return out
+	}
+	assert.Equal(t, []string{"CustomResourceDefinition/things.example.com"}, docNames(set.crds))
+	assert.Equal(t, []string{"ConfigMap/settings"}, docNames(set.prereqs))
+	assert.Equal(t, []string{"ResourceGraphDefinition/shop", "ResourceGraphDefinition/web"}, docNames(set.rgds))
+	assert.Equal(t, []string{"Shop/my-shop", "Web/site"}, docNames(set.instances))
+	assert.Equal(t, []string{"shops.shop.example.com", "webs.kro.run"}, set.kinds)
+}
+
+func TestLoadExampleReportsEveryBadDocument(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "bad.yaml"), []byte(`
+apiVersion: v1
+kind: ConfigMap
+metadata: {}
+---
+apiVersion: kro.run/v1alpha1
+kind: ResourceGraphDefinition
+metadata: {name: nokind}
+spec: {schema: {apiVersion: v1}}
+`), 0o600))
+	_, err := loadExample(dir)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "expected a Kubernetes object with apiVersion, kind and metadata.name")
+	assert.Contains(t, err.Error(), "spec.schema.kind: Required value")
+}
+
+func TestLoadExampleCartsStack(t *testing.T) {
+	dir, err := findExample(defaultExample)
+	require.NoError(t, err, "found from cmd/rgd by walking up")
+	set, err := loadExample(dir)
+	require.NoError(t, err)
+	require.Len(t, set.crds, 1)
+	assert.Equal(t, "tables.dynamodb.services.k8s.aws", set.crds[0].Object.GetName())
+	require.Len(t, set.rgds, 1)
+	require.Len(t, set.instances, 1)
+	assert.Equal(t, "CartsStack", set.instances[0].Object.GetKind())
+	assert.Empty(t, set.prereqs)
+}
+
+func TestFindExampleMissing(t *testing.T) {
+	_, err := findExample("examples/does-not-exist")
+	assert.ErrorContains(t, err, "no such folder")
+}
+
+// childPIDs lists the processes whose parent is pid.
+func childPIDs(t *testing.T, pid int) []int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	require.NoError(t, err)
+	var out []int
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...; comm may contain spaces, so cut at the last ')'.
+		s := string(stat)
+		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
+			out = append(out, child)
+		}
+	}
+	return out
+}
+
+// TestDevExampleNone builds rgd, runs `rgd dev --example none` as a
+// subprocess, uses its kubeconfig, and stops it with SIGTERM.
+func TestDevExampleNone(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: starts a local control plane, which -short does not")
+	}
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("needs /proc to find the child processes")
+	}
+	require.NoError(t, devcluster.CheckBinaries(devcluster.BinDir(""),
+		devcluster.Etcd, devcluster.KubeAPIServer, devcluster.KubeControllerManager, devcluster.KubeScheduler, devcluster.Kwok))
+
+	tmp := t.TempDir()
+	bin := filepath.Join(tmp, "rgd")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "go build: %s", out)
+
+	state := filepath.Join(tmp, "state")
+	cmd := exec.Command(bin, "dev", "--example", "none", "--dir", state)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		exited <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+		}
+	})
+
+	// Up: the kubeconfig is printed once everything has started.
+	var seen []string
+	deadline := time.After(3 * time.Minute)
+	kubeconfig := filepath.Join(state, "kubeconfig")
+	for up := false; !up; {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				t.Fatalf("rgd dev exited early: %v\nstdout:\n%s\nstderr:\n%s", <-exited, strings.Join(seen, "\n"), stderr.String())
+			}
+			seen = append(seen, line)
+			up = strings.Contains(line, "export KUBECONFIG="+kubeconfig)
+		case <-deadline:
+			t.Fatalf("rgd dev did not come up in 3m\nstdout:\n%s\nstderr:\n%s", strings.Join(seen, "\n"), stderr.String())
+		}
+	}
+	assert.Contains(t, strings.Join(seen, "\n"), "the rgd engine is not there yet")
+	require.FileExists(t, kubeconfig)
+
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	require.NoError(t, err)
+	cs, err := kubernetes.NewForConfig(cfg)
+	require.NoError(t, err)
+	ext, err := apiextensionsclient.NewForConfig(cfg)
+	require.NoError(t, err)
+	_, err = ext.ApiextensionsV1().CustomResourceDefinitions().Get(context.Background(), "resourcegraphdefinitions.kro.run", metav1.GetOptions{})
+	require.NoError(t, err, "the RGD CRD is installed")
+	nodes, err := cs.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
+	require.NoError(t, err)
+	require.Len(t, nodes.Items, 1, "kwok's fake node")
+
+	children := childPIDs(t, cmd.Process.Pid)
+	require.GreaterOrEqual(t, len(children), 5, "etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok")
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	go func() {
+		for range lines { // drain so that rgd never blocks writing
+		}
+	}()
+	select {
+	case err := <-exited:
+		require.NoError(t, err, "exit status after SIGTERM\nstderr:\n%s", stderr.String())
+	case <-time.After(2 * time.Minute):
+		t.Fatal("rgd dev did not exit within 2m of SIGTERM")
+	}
+	for _, pid := range children {
+		_, err := os.Stat(filepath.Join("/proc", strconv.Itoa(pid)))
+		assert.True(t, errors.Is(err, os.ErrNotExist), "child process %d is still there", pid)
+	}
+	assert.FileExists(t, kubeconfig, "--dir is kept")
+}
