@@ -1,0 +1,146 @@
+package watch
+
+import (
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/rgd-dev/rgd/pkg/metadata"
+)
+
+// IndexByInstance is the cache index that maps the value of the
+// kro.run/instance-id label (the owning instance's UID) to the objects
+// carrying it. Use it with Cache.ByIndex to list one instance's children.
+const IndexByInstance = "rgd-instance"
+
+// Cache reads an informer's store. The objects it returns are shared with
+// the informer and with every other reader: callers must not modify them
+// (DeepCopy first). A Cache stays readable after its informer stopped, but
+// then no longer changes.
+type Cache interface {
+	// Get returns the object namespace/name (namespace "" for
+	// cluster-scoped objects).
+	Get(namespace, name string) (*unstructured.Unstructured, bool)
+	// List returns the objects in namespace ("" = all namespaces) whose
+	// labels match selector (nil = everything).
+	List(namespace string, selector labels.Selector) []*unstructured.Unstructured
+	// ByIndex returns the objects whose indexName index holds value (for
+	// example IndexByInstance and an instance UID). An unknown index
+	// yields nil.
+	ByIndex(indexName, value string) []*unstructured.Unstructured
+	// HasSynced reports whether the informer has completed its initial list.
+	HasSynced() bool
+}
+
+// indexers are the indexes every informer carries.
+func indexers() cache.Indexers {
+	return cache.Indexers{
+		cache.NamespaceIndex: cache.MetaNamespaceIndexFunc,
+		IndexByInstance:      indexByInstance,
+	}
+}
+
+func indexByInstance(obj any) ([]string, error) {
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return nil, nil
+	}
+	if id, ok := u.GetLabels()[metadata.LabelInstanceID]; ok && id != "" {
+		return []string{id}, nil
+	}
+	return nil, nil
+}
+
+// lastApplied is the annotation kubectl apply (client-side) writes: a full
+// copy of the object, which the engine never reads.
+const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
+
+// trim drops the parts of an object the engine never reads, to save memory:
+// metadata.managedFields and the last-applied annotation. It is the
+// informers' transform, so it runs once per object before it is stored.
+func trim(obj any) (any, error) {
+	switch o := obj.(type) {
+	case *unstructured.Unstructured:
+		trimObject(o)
+	case cache.DeletedFinalStateUnknown:
+		if u, ok := o.Obj.(*unstructured.Unstructured); ok {
+			trimObject(u)
+		}
+	}
+	return obj, nil
+}
+
+func trimObject(u *unstructured.Unstructured) {
+	md, ok := u.Object["metadata"].(map[string]any)
+	if !ok {
+		return
+	}
+	delete(md, "managedFields")
+	if ann, ok := md["annotations"].(map[string]any); ok {
+		if _, has := ann[lastApplied]; has {
+			delete(ann, lastApplied)
+			if len(ann) == 0 {
+				delete(md, "annotations")
+			}
+		}
+	}
+}
+
+// indexerCache is the Cache of one informer.
+type indexerCache struct {
+	informer cache.SharedIndexInformer
+}
+
+var _ Cache = indexerCache{}
+
+func (c indexerCache) Get(namespace, name string) (*unstructured.Unstructured, bool) {
+	key := name
+	if namespace != "" {
+		key = namespace + "/" + name
+	}
+	obj, ok, err := c.informer.GetIndexer().GetByKey(key)
+	if err != nil || !ok {
+		return nil, false
+	}
+	u, ok := obj.(*unstructured.Unstructured)
+	return u, ok
+}
+
+func (c indexerCache) List(namespace string, selector labels.Selector) []*unstructured.Unstructured {
+	var objs []any
+	if namespace == "" {
+		objs = c.informer.GetIndexer().List()
+	} else {
+		var err error
+		objs, err = c.informer.GetIndexer().ByIndex(cache.NamespaceIndex, namespace)
+		if err != nil {
+			return nil
+		}
+	}
+	return filter(objs, selector)
+}
+
+func (c indexerCache) ByIndex(indexName, value string) []*unstructured.Unstructured {
+	objs, err := c.informer.GetIndexer().ByIndex(indexName, value)
+	if err != nil {
+		return nil
+	}
+	return filter(objs, nil)
+}
+
+func (c indexerCache) HasSynced() bool { return c.informer.HasSynced() }
+
+func filter(objs []any, selector labels.Selector) []*unstructured.Unstructured {
+	out := make([]*unstructured.Unstructured, 0, len(objs))
+	for _, o := range objs {
+		u, ok := o.(*unstructured.Unstructured)
+		if !ok {
+			continue
+		}
+		if selector != nil && !selector.Empty() && !selector.Matches(labels.Set(u.GetLabels())) {
+			continue
+		}
+		out = append(out, u)
+	}
+	return out
+}
