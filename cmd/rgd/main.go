@@ -41,6 +41,25 @@ func newRootCommand() *cobra.Command {
 	for _, add := range extraCommands {
 		root.AddCommand(add())
 	}
+	// A wrong number of arguments is a usage error (exit 2), like a bad flag.
+	for _, c := range root.Commands() {
+		if check := c.Args; check != nil {
+			c.Args = func(cmd *cobra.Command, args []string) error {
+				if err := check(cmd, args); err != nil {
+					return &exitError{code: 2, err: err}
+				}
+				return nil
+			}
+		}
+	}
+	// An unknown command is a usage error too.
+	root.Args = func(_ *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return &exitError{code: 2, err: fmt.Errorf("unknown command %q; see rgd --help", args[0])}
+		}
+		return nil
+	}
+	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 	return root
 }
 

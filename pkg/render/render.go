@@ -147,12 +147,12 @@ func Resource(r *graph.Resource, in *Inputs, namespace string, opts Options) (*R
 				return nil, err
 			}
 		}
-		if r.Namespaced && !r.External {
-			md, _ := obj["metadata"].(map[string]any)
-			if md != nil {
-				if ns, _ := md["namespace"].(string); ns == "" && namespace != "" {
-					md["namespace"] = namespace
-				}
+		if md, _ := obj["metadata"].(map[string]any); md != nil && r.Namespaced {
+			// A namespaced object without a namespace lives in the
+			// instance's; an external selector without one looks in all.
+			_, isSelector := md["selector"]
+			if ns, _ := md["namespace"].(string); ns == "" && namespace != "" && !isSelector {
+				md["namespace"] = namespace
 			}
 		}
 		res.Objects = append(res.Objects, obj)

@@ -1,0 +1,122 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsclientset "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/rgd-dev/rgd/pkg/metrics"
+	"github.com/rgd-dev/rgd/pkg/reconciler"
+	"github.com/rgd-dev/rgd/pkg/registrar"
+	"github.com/rgd-dev/rgd/pkg/rgdcontroller"
+	"github.com/rgd-dev/rgd/pkg/schemas"
+	"github.com/rgd-dev/rgd/pkg/watch"
+)
+
+// Version is written on the objects the engine manages
+// (kro.run/kro-version); set it at build time.
+var Version = "dev"
+
+// Engine runs rgd against one cluster.
+type Engine struct {
+	cfg     *rest.Config
+	opts    Options
+	ready   atomic.Bool
+	started atomic.Bool
+	metrics *metrics.Metrics
+}
+
+// New builds an engine; nothing runs until Start.
+func New(cfg *rest.Config, opts Options) (*Engine, error) {
+	if cfg == nil {
+		return nil, errors.New("engine.New needs a *rest.Config")
+	}
+	opts.defaults()
+	return &Engine{cfg: rest.CopyConfig(cfg), opts: opts, metrics: metrics.New(opts.Metrics)}, nil
+}
+
+// Start runs the engine until ctx ends, then stops its workers and informers
+// and returns. It returns an error when the engine cannot start. An Engine
+// starts once.
+func (e *Engine) Start(ctx context.Context) error {
+	if !e.started.CompareAndSwap(false, true) {
+		return errors.New("engine: already started")
+	}
+	dyn, err := dynamic.NewForConfig(e.cfg)
+	if err != nil {
+		return fmt.Errorf("engine: dynamic client: %w", err)
+	}
+	ext, err := apiextensionsclientset.NewForConfig(e.cfg)
+	if err != nil {
+		return fmt.Errorf("engine: apiextensions client: %w", err)
+	}
+	kube, err := kubernetes.NewForConfig(e.cfg)
+	if err != nil {
+		return fmt.Errorf("engine: client: %w", err)
+	}
+	resolver, invalidate := e.opts.Resolver, func() {}
+	if resolver == nil {
+		live, err := schemas.Discovery(e.cfg, schemas.DiscoveryOptions{})
+		if err != nil {
+			return fmt.Errorf("engine: schema discovery: %w", err)
+		}
+		resolver, invalidate = schemas.Chain(live, schemas.Builtin()), live.Reset
+	}
+
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: kube.CoreV1().Events("")})
+	defer broadcaster.Shutdown()
+	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "rgd"})
+
+	log := e.opts.Logger
+	watches := watch.NewManager(dyn, watch.Options{Logger: log.WithName("watch")})
+	defer watches.Stop()
+	instances := reconciler.New(dyn, watches, reconciler.Options{
+		Workers:           e.opts.Workers,
+		MaxCollectionSize: e.opts.MaxCollectionSize,
+		Logger:            log,
+		Metrics:           e.metrics,
+		Recorder:          recorder,
+		Version:           Version,
+	})
+	rgds := rgdcontroller.New(dyn, watches, registrar.New(ext, registrar.Options{Logger: log.WithName("registrar")}), instances, resolver, invalidate,
+		rgdcontroller.Options{Workers: e.opts.RGDWorkers, AllowCRDDeletion: e.opts.AllowCRDDeletion, Logger: log, Metrics: e.metrics})
+	if err := rgds.Start(ctx); err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); instances.Run(runCtx) }()
+	go func() { defer wg.Done(); rgds.Run(runCtx) }()
+	e.ready.Store(true)
+	log.Info("engine started", "workers", e.opts.Workers)
+	<-ctx.Done()
+	e.ready.Store(false)
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		log.Info("engine: workers still busy after 30s; stopping anyway")
+	}
+	return nil
+}
+
+// Ready reports whether the engine has synced its caches and runs its
+// workers (for /readyz).
+func (e *Engine) Ready() bool { return e.ready.Load() }

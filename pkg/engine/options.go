@@ -1,0 +1,42 @@
+package engine
+
+import (
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rgd-dev/rgd/pkg/schemas"
+)
+
+// Options configure an Engine. The zero value is usable.
+type Options struct {
+	// Logger receives structured logs; the zero value discards them.
+	Logger logr.Logger
+	// Metrics, when set, receives the engine's Prometheus collectors.
+	Metrics prometheus.Registerer
+	// Workers is the number of instance reconciles that run at once
+	// (default 16).
+	Workers int
+	// RGDWorkers is the number of RGD reconciles that run at once
+	// (default 2).
+	RGDWorkers int
+	// Resolver answers the schemas of the kinds RGDs use; nil means the
+	// cluster's discovery, then the built-in kinds of Kubernetes.
+	Resolver schemas.Resolver
+	// AllowCRDDeletion deletes a generated CRD (and so every instance) when
+	// its RGD is deleted. Off by default: the CRD stays.
+	AllowCRDDeletion bool
+	// MaxCollectionSize caps the objects one forEach produces (default 1000).
+	MaxCollectionSize int
+}
+
+func (o *Options) defaults() {
+	if o.Workers <= 0 {
+		o.Workers = 16
+	}
+	if o.RGDWorkers <= 0 {
+		o.RGDWorkers = 2
+	}
+	if o.MaxCollectionSize <= 0 {
+		o.MaxCollectionSize = 1000
+	}
+}

@@ -1,0 +1,74 @@
+package reconciler
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/rgd-dev/rgd/pkg/apis/kro/v1alpha1"
+	"github.com/rgd-dev/rgd/pkg/metadata"
+)
+
+// finalize deletes an instance's children from its inventory, the highest
+// wave first, waiting for each wave to be gone, then releases the instance.
+// It needs neither the graph nor CEL, so it works when the RGD is broken.
+func (r *Reconciler) finalize(ctx context.Context, st *kindState, key Key, inst *unstructured.Unstructured, inv Inventory) (result, error) {
+	if !slices.Contains(inst.GetFinalizers(), metadata.Finalizer) {
+		r.forget(key)
+		return result{}, nil
+	}
+	var res result
+	for len(inv) > 0 {
+		wave := inv.lastWave()
+		var gone []Entry
+		var blocking []string
+		for _, e := range wave {
+			if _, cached := r.watches.Cache(childKey(e.GVR())); !cached {
+				// No informer tells us when it is gone: look again soon.
+				res.requeueAfter = 2 * time.Second
+			}
+			done, err := r.deleteChild(ctx, inst, e)
+			if err != nil {
+				return result{}, err
+			}
+			if done {
+				gone = append(gone, e)
+			} else {
+				blocking = append(blocking, e.String())
+			}
+		}
+		if len(gone) > 0 {
+			patch := map[string]any{"metadata": map[string]any{
+				"resourceVersion": inst.GetResourceVersion(),
+				"annotations":     map[string]any{metadata.AnnotationInventory: inv.without(gone...).encode()},
+			}}
+			out, err := r.patchInstance(ctx, st, inst, patch)
+			if err != nil {
+				return result{}, err
+			}
+			inst, inv = out, inv.without(gone...)
+		}
+		if len(blocking) > 0 {
+			msg := fmt.Sprintf("deleting children: waiting for %s to be gone (%d left in all)", strings.Join(blocking, ", "), len(inv))
+			err := r.writeStatus(ctx, st.gvr, inst, currentStatusFields(inst), v1alpha1.InstanceStateDeleting, []condition{
+				{typ: v1alpha1.ConditionInstanceManaged, ok: true, reason: "Managed", message: "instance is managed by rgd"},
+				{typ: v1alpha1.ConditionResourcesReady, unknown: true, reason: "UnderDeletion", message: msg},
+			})
+			return res, err
+		}
+	}
+	finalizers := slices.DeleteFunc(slices.Clone(inst.GetFinalizers()), func(f string) bool { return f == metadata.Finalizer })
+	patch := map[string]any{"metadata": map[string]any{
+		"resourceVersion": inst.GetResourceVersion(),
+		"finalizers":      finalizers,
+	}}
+	if _, err := r.patchInstance(ctx, st, inst, patch); err != nil {
+		return result{}, err
+	}
+	r.forget(key)
+	return result{}, nil
+}

@@ -1,0 +1,400 @@
+package reconciler
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
+
+	"github.com/rgd-dev/rgd/pkg/graph"
+	"github.com/rgd-dev/rgd/pkg/metadata"
+	"github.com/rgd-dev/rgd/pkg/metrics"
+	"github.com/rgd-dev/rgd/pkg/watch"
+)
+
+// Key identifies one instance.
+type Key struct {
+	// GVR is the resource of the instance's kind.
+	GVR schema.GroupVersionResource
+	// Namespace and Name of the instance.
+	Namespace, Name string
+}
+
+func (k Key) String() string {
+	if k.Namespace == "" {
+		return k.GVR.Resource + "/" + k.Name
+	}
+	return k.GVR.Resource + "/" + k.Namespace + "/" + k.Name
+}
+
+// Options configure a Reconciler.
+type Options struct {
+	// Workers is the number of instances reconciled at once (default 16).
+	Workers int
+	// MaxCollectionSize caps one forEach expansion (default 1000).
+	MaxCollectionSize int
+	// ApplyConcurrency caps the writes of one wave that run at once
+	// (default 8).
+	ApplyConcurrency int
+	// Logger receives logs.
+	Logger logr.Logger
+	// Metrics receives reconcile metrics; nil disables them.
+	Metrics *metrics.Metrics
+	// Recorder records Kubernetes events on instances; nil disables them.
+	Recorder record.EventRecorder
+	// Version is written in the kro.run/kro-version label.
+	Version string
+}
+
+// Kind is what the reconciler needs to serve one generated kind.
+type Kind struct {
+	// Graph is the compiled graph; it is swapped when the RGD changes.
+	Graph *graph.Graph
+	// RGDName and RGDUID identify the ResourceGraphDefinition.
+	RGDName string
+	RGDUID  types.UID
+	// AdoptExisting lets templates take over objects rgd did not create.
+	AdoptExisting bool
+}
+
+// Reconciler reconciles the instances of every registered kind.
+type Reconciler struct {
+	dyn     dynamic.Interface
+	watches *watch.Manager
+	opts    Options
+	log     logr.Logger
+	queue   workqueue.TypedRateLimitingInterface[Key]
+
+	mu    sync.RWMutex
+	kinds map[schema.GroupVersionResource]*kindState
+	// byGroupKind maps an instance kind to its resource, to route child
+	// events (children carry the instance's group and kind in labels).
+	byGroupKind map[schema.GroupKind]schema.GroupVersionResource
+	// externals maps an external object to the instances that read it.
+	externals map[externalKey]map[Key]bool
+	// selectors lists, per GVR, the instances that read objects of it by
+	// selector.
+	selectors map[schema.GroupVersionResource]map[Key]bool
+
+	// applied remembers, per child UID, the last desired state rgd applied
+	// and the resourceVersion it produced, so that an unchanged child costs
+	// no comparison and no write.
+	applied sync.Map // types.UID -> appliedRecord
+}
+
+type kindState struct {
+	kind    Kind
+	gvr     schema.GroupVersionResource
+	owner   string
+	cache   watch.Cache
+	watched map[watch.Key]bool
+}
+
+type externalKey struct {
+	gvr             schema.GroupVersionResource
+	namespace, name string
+}
+
+type appliedRecord struct {
+	hash            string
+	resourceVersion string
+}
+
+// New builds a Reconciler. Run starts its workers.
+func New(dyn dynamic.Interface, watches *watch.Manager, opts Options) *Reconciler {
+	if opts.Workers <= 0 {
+		opts.Workers = 16
+	}
+	if opts.MaxCollectionSize <= 0 {
+		opts.MaxCollectionSize = 1000
+	}
+	if opts.ApplyConcurrency <= 0 {
+		opts.ApplyConcurrency = 8
+	}
+	if opts.Version == "" {
+		opts.Version = "dev"
+	}
+	limiter := workqueue.NewTypedMaxOfRateLimiter(
+		workqueue.NewTypedItemExponentialFailureRateLimiter[Key](5*time.Millisecond, 60*time.Second),
+	)
+	return &Reconciler{
+		dyn:         dyn,
+		watches:     watches,
+		opts:        opts,
+		log:         opts.Logger.WithName("instances"),
+		queue:       workqueue.NewTypedRateLimitingQueueWithConfig(limiter, workqueue.TypedRateLimitingQueueConfig[Key]{Name: "instances"}),
+		kinds:       map[schema.GroupVersionResource]*kindState{},
+		byGroupKind: map[schema.GroupKind]schema.GroupVersionResource{},
+		externals:   map[externalKey]map[Key]bool{},
+		selectors:   map[schema.GroupVersionResource]map[Key]bool{},
+	}
+}
+
+// Register starts serving a kind, or moves it to a new graph: the instance
+// informer and the informers of every kind the graph creates or reads are
+// started (and synced) before the first instance is reconciled; every
+// instance is then reconciled against the new graph.
+func (r *Reconciler) Register(ctx context.Context, k Kind) error {
+	g := k.Graph
+	gvr := g.Instance.Resource
+	owner := "kind/" + gvr.String()
+
+	r.mu.RLock()
+	existing := r.kinds[gvr]
+	r.mu.RUnlock()
+
+	want := map[watch.Key]bool{}
+	for _, res := range g.Resources {
+		if res.External {
+			want[watch.Key{GVR: res.GVR}] = true
+		} else {
+			want[childKey(res.GVR)] = true
+		}
+	}
+	for key := range want {
+		if _, err := r.watches.Watch(ctx, owner, key, r.childHandler(key)); err != nil {
+			return fmt.Errorf("watching %s: %w", key.GVR, err)
+		}
+	}
+	instKey := watch.Key{GVR: gvr}
+	cache, err := r.watches.Watch(ctx, owner, instKey, r.instanceHandler(gvr))
+	if err != nil {
+		return fmt.Errorf("watching instances of %s: %w", gvr, err)
+	}
+	want[instKey] = true
+
+	r.mu.Lock()
+	st := &kindState{kind: k, gvr: gvr, owner: owner, cache: cache, watched: want}
+	r.kinds[gvr] = st
+	r.byGroupKind[schema.GroupKind{Group: gvr.Group, Kind: g.Instance.GVK.Kind}] = gvr
+	r.mu.Unlock()
+
+	if existing != nil {
+		for key := range existing.watched {
+			if !want[key] {
+				r.watches.Release(owner, key)
+			}
+		}
+	}
+	// Every instance moves to the new graph.
+	for _, obj := range cache.List("", nil) {
+		r.queue.Add(Key{GVR: gvr, Namespace: obj.GetNamespace(), Name: obj.GetName()})
+	}
+	return nil
+}
+
+// Deregister stops serving a kind: its instances are no longer reconciled.
+func (r *Reconciler) Deregister(gvr schema.GroupVersionResource) {
+	r.mu.Lock()
+	st := r.kinds[gvr]
+	delete(r.kinds, gvr)
+	if st != nil {
+		delete(r.byGroupKind, schema.GroupKind{Group: gvr.Group, Kind: st.kind.Graph.Instance.GVK.Kind})
+	}
+	r.mu.Unlock()
+	if st != nil {
+		r.watches.ReleaseAll(st.owner)
+	}
+}
+
+// Instances returns the number of instances of a registered kind.
+func (r *Reconciler) Instances(gvr schema.GroupVersionResource) (int, bool) {
+	r.mu.RLock()
+	st := r.kinds[gvr]
+	r.mu.RUnlock()
+	if st == nil {
+		return 0, false
+	}
+	return len(st.cache.List("", nil)), true
+}
+
+// QueueLen returns the number of instances waiting to be reconciled.
+func (r *Reconciler) QueueLen() int { return r.queue.Len() }
+
+// childKey is the informer of a kind's children: every object rgd owns.
+func childKey(gvr schema.GroupVersionResource) watch.Key {
+	return watch.Key{GVR: gvr, Selector: metadata.LabelOwned + "=true"}
+}
+
+// instanceHandler enqueues an instance when something rgd acts on changed:
+// its spec (generation), labels, annotations, finalizers or deletion; not
+// when only its status changed (rgd's own status writes).
+func (r *Reconciler) instanceHandler(gvr schema.GroupVersionResource) watch.Handler {
+	return func(ev watch.Event) {
+		obj := ev.Object
+		if ev.Type == watch.Updated && ev.Old != nil && !instanceChanged(ev.Old, obj) {
+			return
+		}
+		r.queue.Add(Key{GVR: gvr, Namespace: obj.GetNamespace(), Name: obj.GetName()})
+	}
+}
+
+func instanceChanged(old, cur *unstructured.Unstructured) bool {
+	return old.GetGeneration() != cur.GetGeneration() ||
+		!equalStrings(old.GetLabels(), cur.GetLabels()) ||
+		!equalStrings(old.GetAnnotations(), cur.GetAnnotations()) ||
+		len(old.GetFinalizers()) != len(cur.GetFinalizers()) ||
+		(old.GetDeletionTimestamp() == nil) != (cur.GetDeletionTimestamp() == nil)
+}
+
+func equalStrings(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// childHandler routes events of children (by their instance labels) and of
+// external objects (by the instances that read them) to instances.
+func (r *Reconciler) childHandler(key watch.Key) watch.Handler {
+	if key.Selector == "" {
+		return func(ev watch.Event) { r.routeExternal(key.GVR, ev.Object) }
+	}
+	return func(ev watch.Event) {
+		labels := ev.Object.GetLabels()
+		gk := schema.GroupKind{Group: labels[metadata.LabelInstanceGroup], Kind: labels[metadata.LabelInstanceKind]}
+		r.mu.RLock()
+		gvr, ok := r.byGroupKind[gk]
+		r.mu.RUnlock()
+		if !ok || labels[metadata.LabelInstanceName] == "" {
+			return
+		}
+		r.queue.Add(Key{GVR: gvr, Namespace: labels[metadata.LabelInstanceNamespace], Name: labels[metadata.LabelInstanceName]})
+	}
+}
+
+func (r *Reconciler) routeExternal(gvr schema.GroupVersionResource, obj *unstructured.Unstructured) {
+	r.mu.RLock()
+	var keys []Key
+	for k := range r.externals[externalKey{gvr: gvr, namespace: obj.GetNamespace(), name: obj.GetName()}] {
+		keys = append(keys, k)
+	}
+	for k := range r.selectors[gvr] {
+		keys = append(keys, k)
+	}
+	r.mu.RUnlock()
+	for _, k := range keys {
+		r.queue.Add(k)
+	}
+}
+
+// trackExternal records that instance key reads an external object.
+func (r *Reconciler) trackExternal(key Key, gvr schema.GroupVersionResource, namespace, name string) {
+	ek := externalKey{gvr: gvr, namespace: namespace, name: name}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.externals[ek] == nil {
+		r.externals[ek] = map[Key]bool{}
+	}
+	r.externals[ek][key] = true
+}
+
+// trackSelector records that instance key reads objects of gvr by selector.
+func (r *Reconciler) trackSelector(key Key, gvr schema.GroupVersionResource) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.selectors[gvr] == nil {
+		r.selectors[gvr] = map[Key]bool{}
+	}
+	r.selectors[gvr][key] = true
+}
+
+// forget drops what the reconciler tracks for a deleted instance.
+func (r *Reconciler) forget(key Key) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for ek, m := range r.externals {
+		delete(m, key)
+		if len(m) == 0 {
+			delete(r.externals, ek)
+		}
+	}
+	for gvr, m := range r.selectors {
+		delete(m, key)
+		if len(m) == 0 {
+			delete(r.selectors, gvr)
+		}
+	}
+}
+
+// Run starts the workers and blocks until ctx ends.
+func (r *Reconciler) Run(ctx context.Context) {
+	go func() {
+		<-ctx.Done()
+		r.queue.ShutDownWithDrain()
+	}()
+	var wg sync.WaitGroup
+	for i := 0; i < r.opts.Workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r.processNext(ctx) {
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func (r *Reconciler) processNext(ctx context.Context) bool {
+	key, shutdown := r.queue.Get()
+	if shutdown {
+		return false
+	}
+	defer r.queue.Done(key)
+	if r.opts.Metrics != nil {
+		r.opts.Metrics.QueueDepth.WithLabelValues("instance").Set(float64(r.queue.Len()))
+	}
+	start := time.Now()
+	res, err := r.safeReconcile(ctx, key)
+	result := "success"
+	switch {
+	case err != nil:
+		result = "error"
+		r.log.Info("reconcile failed; retrying with backoff", "instance", key.String(), "error", err.Error())
+		r.queue.AddRateLimited(key)
+	case res.requeueAfter > 0:
+		result = "requeue"
+		r.queue.Forget(key)
+		r.queue.AddAfter(key, res.requeueAfter)
+	default:
+		r.queue.Forget(key)
+	}
+	if r.opts.Metrics != nil {
+		r.opts.Metrics.ObserveReconcile("instance", time.Since(start), result)
+	}
+	return true
+}
+
+// result tells the worker what to do after a reconcile that did not fail.
+type result struct {
+	requeueAfter time.Duration
+}
+
+// safeReconcile recovers a panicking reconcile into an error, so that one
+// instance can never crash the engine.
+func (r *Reconciler) safeReconcile(ctx context.Context, key Key) (res result, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			if r.opts.Metrics != nil {
+				r.opts.Metrics.Panics.WithLabelValues("instance").Inc()
+			}
+			r.log.Error(fmt.Errorf("panic: %v", p), "reconcile panicked", "instance", key.String(), "stack", string(debug.Stack()))
+			err = fmt.Errorf("reconcile panicked: %v", p)
+		}
+	}()
+	return r.reconcile(ctx, key)
+}

@@ -1,0 +1,165 @@
+package reconciler
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/rgd-dev/rgd/pkg/apis/kro/v1alpha1"
+	"github.com/rgd-dev/rgd/pkg/render"
+)
+
+// condition is one instance condition to write.
+type condition struct {
+	typ     v1alpha1.ConditionType
+	ok      bool
+	unknown bool
+	reason  string
+	message string
+}
+
+func (c condition) status() string {
+	switch {
+	case c.unknown:
+		return string(metav1.ConditionUnknown)
+	case c.ok:
+		return string(metav1.ConditionTrue)
+	}
+	return string(metav1.ConditionFalse)
+}
+
+// writeStatus projects the status fields and sets state and conditions from
+// what the pass found.
+func (p *pass) writeStatus(ctx context.Context) error {
+	fields, _, err := render.Status(p.g, p.in)
+	if err != nil {
+		p.graphErr = err
+	}
+	var notReady, failed []string
+	for _, res := range p.g.Resources {
+		ns := p.states[res.ID]
+		switch ns.state {
+		case stateError:
+			failed = append(failed, fmt.Sprintf("%s: %s", res.ID, ns.message))
+		case stateSynced, stateSkipped:
+		default:
+			notReady = append(notReady, fmt.Sprintf("%s (%s)", res.ID, ns.message))
+		}
+	}
+	state := v1alpha1.InstanceStateActive
+	conds := []condition{{typ: v1alpha1.ConditionInstanceManaged, ok: true, reason: "Managed", message: "instance is managed by rgd"}}
+	if p.graphErr != nil {
+		conds = append(conds, condition{typ: v1alpha1.ConditionGraphResolved, reason: "ResolutionFailed", message: p.graphErr.Error()})
+	} else {
+		conds = append(conds, condition{typ: v1alpha1.ConditionGraphResolved, ok: true, reason: "Resolved", message: "every expression evaluated"})
+	}
+	switch {
+	case len(failed) > 0:
+		state = v1alpha1.InstanceStateError
+		conds = append(conds, condition{typ: v1alpha1.ConditionResourcesReady, reason: "ResourceFailed", message: strings.Join(failed, "; ")})
+	case len(notReady) > 0:
+		state = v1alpha1.InstanceStateInProgress
+		conds = append(conds, condition{typ: v1alpha1.ConditionResourcesReady, reason: "NotReady", message: "awaiting resource readiness: " + strings.Join(notReady, "; ")})
+	default:
+		conds = append(conds, condition{typ: v1alpha1.ConditionResourcesReady, ok: true, reason: "AllResourcesReady", message: "all resources are ready"})
+	}
+	return p.r.writeStatus(ctx, p.st.gvr, p.inst, fields, state, conds)
+}
+
+// currentStatusFields returns the instance's projected status fields as they
+// are, for writes that change only state and conditions.
+func currentStatusFields(inst *unstructured.Unstructured) map[string]any {
+	status, _ := inst.Object["status"].(map[string]any)
+	out := map[string]any{}
+	for k, v := range status {
+		if k != "state" && k != "conditions" {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func stateOf(inst *unstructured.Unstructured) v1alpha1.InstanceState {
+	s, _, _ := unstructured.NestedString(inst.Object, "status", "state")
+	if s == "" {
+		return v1alpha1.InstanceStateInProgress
+	}
+	return v1alpha1.InstanceState(s)
+}
+
+// writeStatus writes state, conditions (with the root Ready) and fields
+// through the status subresource, only when they differ from what is there.
+func (r *Reconciler) writeStatus(ctx context.Context, gvr schema.GroupVersionResource, inst *unstructured.Unstructured, fields map[string]any, state v1alpha1.InstanceState, conds []condition) error {
+	old, _ := inst.Object["status"].(map[string]any)
+	oldConds := map[string]map[string]any{}
+	if list, ok := old["conditions"].([]any); ok {
+		for _, c := range list {
+			if m, ok := c.(map[string]any); ok {
+				if t, _ := m["type"].(string); t != "" {
+					oldConds[t] = m
+				}
+			}
+		}
+	}
+	ready := condition{typ: v1alpha1.ConditionReady, ok: true, reason: "Ready", message: "instance is ready"}
+	for _, c := range conds {
+		if c.unknown && ready.ok {
+			ready = condition{typ: v1alpha1.ConditionReady, unknown: true, reason: c.reason, message: c.message}
+		}
+		if !c.ok && !c.unknown {
+			ready = condition{typ: v1alpha1.ConditionReady, reason: c.reason, message: c.message}
+			break
+		}
+	}
+	all := append(conds, ready)
+	now := time.Now().UTC().Format(time.RFC3339)
+	list := make([]any, 0, len(all))
+	for _, c := range all {
+		m := map[string]any{
+			"type":               string(c.typ),
+			"status":             c.status(),
+			"reason":             c.reason,
+			"message":            c.message,
+			"observedGeneration": inst.GetGeneration(),
+			"lastTransitionTime": now,
+		}
+		if prev, ok := oldConds[string(c.typ)]; ok && prev["status"] == m["status"] {
+			if t, ok := prev["lastTransitionTime"]; ok {
+				m["lastTransitionTime"] = t
+			}
+		}
+		list = append(list, m)
+	}
+	status := map[string]any{}
+	for k, v := range fields {
+		status[k] = v
+	}
+	status["state"] = string(state)
+	status["conditions"] = list
+	if sameJSON(old, status) {
+		return nil
+	}
+	inst = inst.DeepCopy()
+	inst.Object["status"] = status
+	_, err := r.dyn.Resource(gvr).Namespace(inst.GetNamespace()).UpdateStatus(ctx, inst, metav1.UpdateOptions{FieldManager: "rgd"})
+	if err != nil {
+		return fmt.Errorf("writing the status of %s/%s: %w", inst.GetNamespace(), inst.GetName(), err)
+	}
+	return nil
+}
+
+func sameJSON(a, b any) bool {
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && bytes.Equal(ja, jb)
+}
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+

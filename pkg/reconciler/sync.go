@@ -1,0 +1,696 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/rgd-dev/rgd/pkg/apis/kro/v1alpha1"
+	"github.com/rgd-dev/rgd/pkg/graph"
+	"github.com/rgd-dev/rgd/pkg/metadata"
+	"github.com/rgd-dev/rgd/pkg/render"
+	"github.com/rgd-dev/rgd/pkg/watch"
+)
+
+// Resource states, as kro names them.
+const (
+	stateSynced     = "SYNCED"
+	stateInProgress = "IN_PROGRESS"
+	stateWaiting    = "WAITING_FOR_READINESS"
+	stateSkipped    = "SKIPPED"
+	stateError      = "ERROR"
+)
+
+// nodeState is what one pass found out about one resource of the graph.
+type nodeState struct {
+	state   string
+	message string
+	ready   bool
+	// complete is true when every object of the resource was rendered, so
+	// that objects it no longer produces may be pruned.
+	complete bool
+	// desired holds the identities of the objects the resource produces.
+	desired []Entry
+}
+
+// pass holds the state of one reconcile of one instance.
+type pass struct {
+	r        *Reconciler
+	st       *kindState
+	key      Key
+	inst     *unstructured.Unstructured
+	g        *graph.Graph
+	in       *render.Inputs
+	states   map[string]*nodeState
+	inv      Inventory
+	waves    map[string]int
+	requeue  time.Duration
+	graphErr error
+}
+
+// action is one write a wave needs.
+type action struct {
+	node    *graph.Resource
+	index   int
+	obj     *unstructured.Unstructured
+	entry   Entry
+	create  bool
+	adopt   bool
+	// upToDate is true when the live object already holds the desired state.
+	upToDate bool
+	live    *unstructured.Unstructured
+	result  *unstructured.Unstructured
+	err     error
+	message string
+}
+
+func (r *Reconciler) reconcile(ctx context.Context, key Key) (result, error) {
+	r.mu.RLock()
+	st := r.kinds[key.GVR]
+	r.mu.RUnlock()
+	if st == nil {
+		return result{}, nil
+	}
+	cached, ok := st.cache.Get(key.Namespace, key.Name)
+	if !ok {
+		r.forget(key)
+		return result{}, nil
+	}
+	inst := cached.DeepCopy()
+	inv, invErr := readInventory(inst.GetAnnotations())
+	if inst.GetDeletionTimestamp() != nil {
+		if invErr != nil {
+			return result{}, invErr
+		}
+		return r.finalize(ctx, st, key, inst, inv)
+	}
+	if invErr != nil {
+		// A corrupt inventory must not be overwritten: it is the record of
+		// what to delete. Say so and wait for a human.
+		return result{}, r.writeStatus(ctx, st.gvr, inst, nil, v1alpha1.InstanceStateError, []condition{
+			{typ: v1alpha1.ConditionInstanceManaged, ok: false, reason: "InvalidInventory", message: invErr.Error()},
+		})
+	}
+	inst, err := r.ensureManaged(ctx, st, inst, inv)
+	if err != nil {
+		return result{}, err
+	}
+	if metadata.IsSuspended(inst.GetAnnotations()) {
+		return result{}, r.writeStatus(ctx, st.gvr, inst, currentStatusFields(inst), stateOf(inst), []condition{
+			{typ: v1alpha1.ConditionInstanceManaged, ok: true, reason: "Managed", message: "instance is managed by rgd"},
+			{typ: v1alpha1.ConditionResourcesReady, ok: false, reason: "ReconciliationSuspended",
+				message: fmt.Sprintf("reconciliation is suspended by the annotation %s", metadata.AnnotationReconcile)},
+		})
+	}
+
+	p := &pass{
+		r: r, st: st, key: key, inst: inst, g: st.kind.Graph,
+		states: map[string]*nodeState{}, inv: inv, waves: deletionWaves(st.kind.Graph),
+	}
+	p.in = render.NewInputs(p.g, inst.Object, nil)
+	if err := p.walk(ctx); err != nil {
+		return result{}, err
+	}
+	if err := p.prune(ctx); err != nil {
+		return result{}, err
+	}
+	if err := p.writeStatus(ctx); err != nil {
+		return result{}, err
+	}
+	return result{requeueAfter: p.requeue}, nil
+}
+
+// ensureManaged puts rgd's finalizer and labels on the instance (one write,
+// the first time), before any child exists.
+func (r *Reconciler) ensureManaged(ctx context.Context, st *kindState, inst *unstructured.Unstructured, inv Inventory) (*unstructured.Unstructured, error) {
+	labels := inst.GetLabels()
+	wantLabels := map[string]string{
+		metadata.LabelOwned:   "true",
+		metadata.LabelRGDName: st.kind.RGDName,
+		metadata.LabelRGDID:   string(st.kind.RGDUID),
+	}
+	needLabels := false
+	for k, v := range wantLabels {
+		if labels[k] != v {
+			needLabels = true
+		}
+	}
+	hasFinalizer := slices.Contains(inst.GetFinalizers(), metadata.Finalizer)
+	_, hasInventory := inst.GetAnnotations()[metadata.AnnotationInventory]
+	if !needLabels && hasFinalizer && hasInventory {
+		return inst, nil
+	}
+	patch := map[string]any{
+		"metadata": map[string]any{
+			"resourceVersion": inst.GetResourceVersion(),
+			"labels":          wantLabels,
+			"finalizers":      append(slices.Clone(inst.GetFinalizers()), finalizerIfMissing(hasFinalizer)...),
+			"annotations":     map[string]any{metadata.AnnotationInventory: inv.encode()},
+		},
+	}
+	return r.patchInstance(ctx, st, inst, patch)
+}
+
+func finalizerIfMissing(has bool) []string {
+	if has {
+		return nil
+	}
+	return []string{metadata.Finalizer}
+}
+
+// patchInstance merge-patches the instance's metadata, guarded by its
+// resourceVersion so that a concurrent change is never overwritten.
+func (r *Reconciler) patchInstance(ctx context.Context, st *kindState, inst *unstructured.Unstructured, patch map[string]any) (*unstructured.Unstructured, error) {
+	body, err := jsonMarshal(patch)
+	if err != nil {
+		return nil, err
+	}
+	out, err := r.dyn.Resource(st.gvr).Namespace(inst.GetNamespace()).Patch(ctx, inst.GetName(), types.MergePatchType, body, metav1.PatchOptions{FieldManager: metadata.FieldManagerInstance})
+	if err != nil {
+		return nil, fmt.Errorf("updating instance %s/%s: %w", inst.GetNamespace(), inst.GetName(), err)
+	}
+	return out, nil
+}
+
+// recordInventory adds entries to the instance's inventory before the
+// children they name are created.
+func (p *pass) recordInventory(ctx context.Context, entries []Entry) error {
+	inv, added := p.inv.with(entries...)
+	if !added {
+		return nil
+	}
+	return p.saveInventory(ctx, inv)
+}
+
+func (p *pass) saveInventory(ctx context.Context, inv Inventory) error {
+	patch := map[string]any{"metadata": map[string]any{
+		"resourceVersion": p.inst.GetResourceVersion(),
+		"annotations":     map[string]any{metadata.AnnotationInventory: inv.encode()},
+	}}
+	out, err := p.r.patchInstance(ctx, p.st, p.inst, patch)
+	if err != nil {
+		return err
+	}
+	p.inst = out
+	p.inv = inv
+	return nil
+}
+
+// deletionWaves gives each resource its deletion wave: dependents are
+// deleted before what they depend on, and Namespaces after everything (the
+// children that live in them).
+func deletionWaves(g *graph.Graph) map[string]int {
+	level := map[string]int{}
+	for _, res := range g.Resources {
+		l := 0
+		for _, d := range res.Dependencies {
+			l = max(l, level[d]+1)
+		}
+		level[res.ID] = l
+	}
+	waves := map[string]int{}
+	for _, res := range g.Resources {
+		if res.GVK.Group == "" && res.GVK.Kind == "Namespace" {
+			waves[res.ID] = 0
+			continue
+		}
+		waves[res.ID] = level[res.ID] + 1
+	}
+	return waves
+}
+
+// levels groups the graph's resources by creation level: a resource's level
+// is one more than its deepest dependency's.
+func levels(g *graph.Graph) [][]*graph.Resource {
+	level := map[string]int{}
+	var out [][]*graph.Resource
+	for _, res := range g.Resources {
+		l := 0
+		for _, d := range res.Dependencies {
+			l = max(l, level[d]+1)
+		}
+		level[res.ID] = l
+		for len(out) <= l {
+			out = append(out, nil)
+		}
+		out[l] = append(out[l], res)
+	}
+	return out
+}
+
+// walk renders, applies and checks the readiness of every resource, level by
+// level: the writes of one level run in parallel, and a level starts as soon
+// as the previous one is done, in the same reconcile.
+func (p *pass) walk(ctx context.Context) error {
+	for _, level := range levels(p.g) {
+		var actions []*action
+		for _, res := range level {
+			actions = append(actions, p.plan(res)...)
+		}
+		var creates []Entry
+		for _, a := range actions {
+			if a.create || a.adopt {
+				creates = append(creates, a.entry)
+			}
+		}
+		if err := p.recordInventory(ctx, creates); err != nil {
+			return err
+		}
+		p.execute(ctx, actions)
+		for _, res := range level {
+			p.finish(res, actions)
+		}
+	}
+	return nil
+}
+
+// plan decides what a resource needs: nothing (skipped, waiting, up to date)
+// or writes.
+func (p *pass) plan(res *graph.Resource) []*action {
+	ns := &nodeState{}
+	p.states[res.ID] = ns
+	for _, dep := range res.Dependencies {
+		ds := p.states[dep]
+		if ds.state == stateSkipped {
+			ns.state, ns.ready, ns.complete = stateSkipped, true, true
+			ns.message = fmt.Sprintf("skipped because %s is skipped", dep)
+			return nil
+		}
+	}
+	var waiting []string
+	for _, dep := range res.Dependencies {
+		if !p.states[dep].ready {
+			waiting = append(waiting, dep)
+		}
+	}
+	if len(waiting) > 0 {
+		ns.state = stateWaiting
+		ns.message = "waiting for " + strings.Join(waiting, ", ")
+		return nil
+	}
+	rendered, err := render.Resource(res, p.in, p.inst.GetNamespace(), render.Options{MaxCollectionSize: p.r.opts.MaxCollectionSize})
+	if err != nil {
+		ns.state, ns.message = stateError, err.Error()
+		p.graphErr = err
+		return nil
+	}
+	if !rendered.Included {
+		ns.state, ns.ready, ns.complete = stateSkipped, true, true
+		ns.message = "excluded by includeWhen"
+		return nil
+	}
+	if len(rendered.Pending) > 0 {
+		ns.state = stateInProgress
+		ns.message = "waiting for data: " + rendered.Pending[0].String()
+		return nil
+	}
+	if res.External {
+		p.observeExternal(res, rendered.Objects[0], ns)
+		return nil
+	}
+	ns.complete = true
+	var actions []*action
+	cache, _ := p.r.watches.Cache(childKey(res.GVR))
+	for i, obj := range rendered.Objects {
+		u := &unstructured.Unstructured{Object: obj}
+		p.decorate(res, u, i, len(rendered.Objects))
+		entry := Entry{
+			APIVersion: res.GVK.GroupVersion().String(), Kind: res.GVK.Kind, Resource: res.GVR.Resource,
+			Namespace: u.GetNamespace(), Name: u.GetName(), Node: res.ID, Wave: p.waves[res.ID],
+		}
+		ns.desired = append(ns.desired, entry)
+		a := &action{node: res, index: i, obj: u, entry: entry}
+		var live *unstructured.Unstructured
+		if cache != nil {
+			live, _ = cache.Get(u.GetNamespace(), u.GetName())
+		}
+		switch {
+		case live == nil:
+			a.create = true
+		case live.GetLabels()[metadata.LabelInstanceID] != string(p.inst.GetUID()):
+			a.err = fmt.Errorf("%s belongs to another instance (%s %s/%s)", entry, live.GetLabels()[metadata.LabelInstanceKind],
+				live.GetLabels()[metadata.LabelInstanceNamespace], live.GetLabels()[metadata.LabelInstanceName])
+		case live.GetDeletionTimestamp() != nil:
+			a.live = live
+			a.message = fmt.Sprintf("%s is being deleted; waiting to create it again", entry)
+		case p.r.upToDate(live, u):
+			a.live, a.upToDate = live, true
+		default:
+			a.live = live // drift or a new desired state: apply
+		}
+		actions = append(actions, a)
+	}
+	return actions
+}
+
+// decorate stamps rgd's labels and annotations on a child.
+func (p *pass) decorate(res *graph.Resource, u *unstructured.Unstructured, index, size int) {
+	gvk := p.g.Instance.GVK
+	labels := u.GetLabels()
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels[metadata.LabelOwned] = "true"
+	labels[metadata.LabelKroVersion] = p.r.opts.Version
+	labels[metadata.LabelManagedBy] = metadata.ManagedByValue
+	labels[metadata.LabelInstanceID] = string(p.inst.GetUID())
+	labels[metadata.LabelInstanceName] = p.inst.GetName()
+	if p.inst.GetNamespace() != "" {
+		labels[metadata.LabelInstanceNamespace] = p.inst.GetNamespace()
+	}
+	labels[metadata.LabelInstanceGroup] = gvk.Group
+	labels[metadata.LabelInstanceVersion] = gvk.Version
+	labels[metadata.LabelInstanceKind] = gvk.Kind
+	labels[metadata.LabelNodeID] = res.ID
+	labels[metadata.LabelApplySetPartOf] = string(p.inst.GetUID())
+	if len(res.ForEach) > 0 {
+		labels[metadata.LabelCollectionIndex] = strconv.Itoa(index)
+		labels[metadata.LabelCollectionSize] = strconv.Itoa(size)
+	}
+	u.SetLabels(labels)
+	annotations := u.GetAnnotations()
+	if annotations == nil {
+		annotations = map[string]string{}
+	}
+	annotations[metadata.AnnotationApplyOrder] = strconv.Itoa(p.waves[res.ID])
+	u.SetAnnotations(annotations)
+}
+
+// upToDate reports whether applying desired would change nothing: either
+// rgd applied this very desired state and nobody touched the object since,
+// or the live object already holds every desired field.
+func (r *Reconciler) upToDate(live, desired *unstructured.Unstructured) bool {
+	h := hashObject(desired.Object)
+	if v, ok := r.applied.Load(live.GetUID()); ok {
+		rec := v.(appliedRecord)
+		if rec.hash == h && rec.resourceVersion == live.GetResourceVersion() {
+			return true
+		}
+	}
+	if covers(live.Object, desired.Object) {
+		r.applied.Store(live.GetUID(), appliedRecord{hash: h, resourceVersion: live.GetResourceVersion()})
+		return true
+	}
+	return false
+}
+
+// observeExternal reads an external reference from the cache.
+func (p *pass) observeExternal(res *graph.Resource, ref map[string]any, ns *nodeState) {
+	ns.complete = true
+	cache, ok := p.r.watches.Cache(watch.Key{GVR: res.GVR})
+	if !ok {
+		ns.state, ns.message = stateWaiting, fmt.Sprintf("the informer of %s is not running", res.GVR)
+		return
+	}
+	md, _ := ref["metadata"].(map[string]any)
+	namespace, _ := md["namespace"].(string)
+	if namespace == "" && res.Namespaced {
+		namespace = p.inst.GetNamespace()
+	}
+	if sel, isSelector := md["selector"]; isSelector {
+		p.r.trackSelector(p.key, res.GVR)
+		ls := &metav1.LabelSelector{}
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(sel.(map[string]any), ls); err != nil {
+			ns.state, ns.message = stateError, fmt.Sprintf("externalRef selector: %v", err)
+			return
+		}
+		selector, err := metav1.LabelSelectorAsSelector(ls)
+		if err != nil {
+			ns.state, ns.message = stateError, fmt.Sprintf("externalRef selector: %v", err)
+			return
+		}
+		if !res.Namespaced {
+			namespace = ""
+		}
+		if ref["metadata"].(map[string]any)["namespace"] == nil {
+			namespace = "" // a selector without a namespace looks everywhere, as kro
+		}
+		items := cache.List(namespace, selector)
+		slices.SortFunc(items, func(a, b *unstructured.Unstructured) int {
+			return strings.Compare(a.GetNamespace()+"/"+a.GetName(), b.GetNamespace()+"/"+b.GetName())
+		})
+		list := make([]any, len(items))
+		for i, it := range items {
+			list[i] = it.Object
+		}
+		p.observed(res, list, ns)
+		return
+	}
+	name, _ := md["name"].(string)
+	p.r.trackExternal(p.key, res.GVR, namespace, name)
+	obj, found := cache.Get(namespace, name)
+	if !found {
+		ns.state = stateWaiting
+		ns.message = fmt.Sprintf("waiting for the external %s %s to exist", res.GVK.Kind, joinName(namespace, name))
+		return
+	}
+	p.observed(res, obj.Object, ns)
+}
+
+// observed records a resource's live state and judges its readiness.
+func (p *pass) observed(res *graph.Resource, obj any, ns *nodeState) {
+	p.in.Set(res.ID, obj)
+	ready, reason, err := render.Ready(res, obj)
+	switch {
+	case err != nil:
+		ns.state, ns.message = stateError, err.Error()
+	case ready:
+		ns.state, ns.ready = stateSynced, true
+	default:
+		ns.state, ns.message = stateWaiting, "not ready: "+reason
+	}
+}
+
+// execute runs the writes of a level in parallel, bounded.
+func (p *pass) execute(ctx context.Context, actions []*action) {
+	sem := make(chan struct{}, p.r.opts.ApplyConcurrency)
+	var wg sync.WaitGroup
+	for _, a := range actions {
+		if a.err != nil || a.message != "" || a.upToDate {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			p.write(ctx, a)
+		}()
+	}
+	wg.Wait()
+}
+
+// write creates or applies one child.
+func (p *pass) write(ctx context.Context, a *action) {
+	client := p.r.dyn.Resource(a.node.GVR).Namespace(a.obj.GetNamespace())
+	h := hashObject(a.obj.Object)
+	if a.create {
+		out, err := client.Create(ctx, a.obj, metav1.CreateOptions{FieldManager: metadata.FieldManagerChildren})
+		switch {
+		case err == nil:
+			a.result = out
+			p.r.applied.Store(out.GetUID(), appliedRecord{hash: h, resourceVersion: out.GetResourceVersion()})
+			p.r.event(p.inst, "Normal", "Created", "created %s", a.entry)
+			return
+		case apierrors.IsAlreadyExists(err):
+			existing, getErr := client.Get(ctx, a.obj.GetName(), metav1.GetOptions{})
+			if getErr != nil {
+				a.err = getErr
+				return
+			}
+			if existing.GetLabels()[metadata.LabelInstanceID] != string(p.inst.GetUID()) && !p.st.kind.AdoptExisting {
+				a.err = fmt.Errorf("%s already exists and was not created by rgd for this instance: rgd does not take over objects it did not create (annotate the ResourceGraphDefinition %s=\"true\" to allow it)",
+					a.entry, metadata.AnnotationAdopt)
+				p.r.event(p.inst, "Warning", "AdoptionRefused", "%v", a.err)
+				return
+			}
+			// Ours (the cache lagged) or adoption allowed: apply.
+		case isNamespaceMissing(err):
+			a.message = fmt.Sprintf("waiting for namespace %s to exist", a.obj.GetNamespace())
+			p.requeueAfter(2 * time.Second)
+			return
+		default:
+			a.err = err
+			return
+		}
+	}
+	out, err := client.Apply(ctx, a.obj.GetName(), a.obj, metav1.ApplyOptions{FieldManager: metadata.FieldManagerChildren, Force: true})
+	if err != nil {
+		if isNamespaceMissing(err) {
+			a.message = fmt.Sprintf("waiting for namespace %s to exist", a.obj.GetNamespace())
+			p.requeueAfter(2 * time.Second)
+			return
+		}
+		a.err = err
+		return
+	}
+	a.result = out
+	p.r.applied.Store(out.GetUID(), appliedRecord{hash: h, resourceVersion: out.GetResourceVersion()})
+	if a.live != nil {
+		p.r.event(p.inst, "Normal", "Updated", "updated %s", a.entry)
+	} else {
+		p.r.event(p.inst, "Normal", "Created", "took over %s", a.entry)
+	}
+}
+
+func isNamespaceMissing(err error) bool {
+	if !apierrors.IsNotFound(err) {
+		return false
+	}
+	var status apierrors.APIStatus
+	if errors.As(err, &status) {
+		d := status.Status().Details
+		return d != nil && d.Kind == "namespaces"
+	}
+	return false
+}
+
+func (p *pass) requeueAfter(d time.Duration) {
+	if p.requeue == 0 || d < p.requeue {
+		p.requeue = d
+	}
+}
+
+// finish judges a resource after its writes: its observed state is the
+// write's result or the live object.
+func (p *pass) finish(res *graph.Resource, actions []*action) {
+	ns := p.states[res.ID]
+	if ns.state != "" {
+		return // decided while planning
+	}
+	var mine []*action
+	for _, a := range actions {
+		if a.node == res {
+			mine = append(mine, a)
+		}
+	}
+	var problems, waits []string
+	observed := make([]any, 0, len(mine))
+	for _, a := range mine {
+		switch {
+		case a.err != nil:
+			problems = append(problems, a.err.Error())
+		case a.message != "":
+			waits = append(waits, a.message)
+		case a.result != nil:
+			observed = append(observed, a.result.Object)
+		case a.live != nil:
+			observed = append(observed, a.live.Object)
+		}
+	}
+	switch {
+	case len(problems) > 0:
+		ns.state, ns.message = stateError, strings.Join(problems, "; ")
+		p.r.event(p.inst, "Warning", "ApplyFailed", "resource %s: %s", res.ID, ns.message)
+	case len(waits) > 0:
+		ns.state, ns.message = stateInProgress, strings.Join(waits, "; ")
+	case len(res.ForEach) > 0:
+		p.observed(res, observed, ns)
+	case len(observed) == 1:
+		p.observed(res, observed[0], ns)
+	default:
+		ns.state, ns.message = stateInProgress, "not observed yet"
+	}
+}
+
+func joinName(namespace, name string) string {
+	if namespace == "" {
+		return name
+	}
+	return namespace + "/" + name
+}
+
+// prune deletes children the instance no longer produces: resources gone
+// from the graph, excluded by includeWhen, or dropped from a forEach list.
+// Only objects that carry this instance's id are deleted; entries whose
+// objects are gone leave the inventory.
+func (p *pass) prune(ctx context.Context) error {
+	var gone, stale []Entry
+	for _, e := range p.inv {
+		ns, inGraph := p.states[e.Node]
+		switch {
+		case inGraph && !ns.complete:
+			continue // not fully rendered: keep
+		case inGraph && ns.state != stateSkipped && slices.ContainsFunc(ns.desired, func(d Entry) bool { return d.ref() == e.ref() }):
+			continue // still desired
+		}
+		stale = append(stale, e)
+	}
+	for _, e := range stale {
+		deleted, err := p.r.deleteChild(ctx, p.inst, e)
+		if err != nil {
+			return err
+		}
+		if deleted {
+			gone = append(gone, e)
+		}
+	}
+	if len(gone) == 0 {
+		return nil
+	}
+	return p.saveInventory(ctx, p.inv.without(gone...))
+}
+
+// deleteChild deletes one child if it exists and carries the instance's id.
+// It reports whether the child is gone (or was never rgd's to delete).
+func (r *Reconciler) deleteChild(ctx context.Context, inst *unstructured.Unstructured, e Entry) (bool, error) {
+	gvr := e.GVR()
+	var live *unstructured.Unstructured
+	if cache, ok := r.watches.Cache(childKey(gvr)); ok {
+		live, _ = cache.Get(e.Namespace, e.Name)
+	}
+	if live == nil {
+		// The cache may lag behind a create: only the API server can say
+		// that a child is gone.
+		obj, err := r.dyn.Resource(gvr).Namespace(e.Namespace).Get(ctx, e.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		live = obj
+	}
+	if live.GetLabels()[metadata.LabelInstanceID] != string(inst.GetUID()) {
+		// Not proven to be this instance's: never delete it, just stop
+		// tracking it.
+		return true, nil
+	}
+	if live.GetDeletionTimestamp() != nil {
+		return false, nil
+	}
+	uid := live.GetUID()
+	policy := metav1.DeletePropagationBackground
+	err := r.dyn.Resource(gvr).Namespace(e.Namespace).Delete(ctx, e.Name, metav1.DeleteOptions{
+		Preconditions:     &metav1.Preconditions{UID: &uid},
+		PropagationPolicy: &policy,
+	})
+	switch {
+	case apierrors.IsNotFound(err):
+		return true, nil
+	case apierrors.IsConflict(err):
+		return false, nil // replaced meanwhile; look again next time
+	case err != nil:
+		return false, fmt.Errorf("deleting %s: %w", e, err)
+	}
+	r.applied.Delete(uid)
+	r.event(inst, "Normal", "Deleted", "deleted %s", e)
+	return false, nil
+}
+
+func (r *Reconciler) event(obj runtime.Object, eventType, reason, format string, args ...any) {
+	if r.opts.Recorder != nil {
+		r.opts.Recorder.Eventf(obj, eventType, reason, format, args...)
+	}
+}
