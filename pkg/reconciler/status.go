@@ -162,4 +162,3 @@ func sameJSON(a, b any) bool {
 }
 
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
-

@@ -61,18 +61,18 @@ type pass struct {
 
 // action is one write a wave needs.
 type action struct {
-	node    *graph.Resource
-	index   int
-	obj     *unstructured.Unstructured
-	entry   Entry
-	create  bool
-	adopt   bool
+	node   *graph.Resource
+	index  int
+	obj    *unstructured.Unstructured
+	entry  Entry
+	create bool
+	adopt  bool
 	// upToDate is true when the live object already holds the desired state.
 	upToDate bool
-	live    *unstructured.Unstructured
-	result  *unstructured.Unstructured
-	err     error
-	message string
+	live     *unstructured.Unstructured
+	result   *unstructured.Unstructured
+	err      error
+	message  string
 }
 
 func (r *Reconciler) reconcile(ctx context.Context, key Key) (result, error) {
