@@ -270,3 +270,54 @@ func (w *walker) recordFunc(name string) {
 		w.funcs[name] = true
 	}
 }
+
+// CallsFunction reports whether a parsed or checked expression calls the
+// function (a global or member call by that name).
+func CallsFunction(a *cel.Ast, name string) bool {
+	found := false
+	var visit func(e ast.Expr)
+	visit = func(e ast.Expr) {
+		if found || e == nil {
+			return
+		}
+		switch e.Kind() {
+		case ast.CallKind:
+			call := e.AsCall()
+			if call.FunctionName() == name {
+				found = true
+				return
+			}
+			if call.IsMemberFunction() {
+				visit(call.Target())
+			}
+			for _, arg := range call.Args() {
+				visit(arg)
+			}
+		case ast.SelectKind:
+			visit(e.AsSelect().Operand())
+		case ast.ListKind:
+			for _, el := range e.AsList().Elements() {
+				visit(el)
+			}
+		case ast.MapKind:
+			for _, entry := range e.AsMap().Entries() {
+				me := entry.AsMapEntry()
+				visit(me.Key())
+				visit(me.Value())
+			}
+		case ast.StructKind:
+			for _, f := range e.AsStruct().Fields() {
+				visit(f.AsStructField().Value())
+			}
+		case ast.ComprehensionKind:
+			comp := e.AsComprehension()
+			visit(comp.IterRange())
+			visit(comp.AccuInit())
+			visit(comp.LoopCondition())
+			visit(comp.LoopStep())
+			visit(comp.Result())
+		}
+	}
+	visit(a.NativeRep().Expr())
+	return found
+}

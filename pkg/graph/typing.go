@@ -131,6 +131,7 @@ func (c *compiler) typeCheck(env *celenv.Env) {
 		var iterVars []celenv.Variable
 		for j, d := range r.ForEach {
 			field := fmt.Sprintf("%s.forEach[%d].%s", pr.field, j, d.Name)
+			c.forbidOmit(r.ID, field, d.Expression.Source, "forEach")
 			compiled, ok := c.compileExpr(env, r.ID, field, d.Expression.Source)
 			if !ok {
 				// Declare the iterator anyway so that the template's own
@@ -167,6 +168,7 @@ func (c *compiler) typeCheck(env *celenv.Env) {
 
 		for j, src := range pr.includeWhen {
 			field := fmt.Sprintf("%s.includeWhen[%d]", pr.field, j)
+			c.forbidOmit(r.ID, field, src, "includeWhen")
 			if compiled, ok := c.compileBool(env, r.ID, field, src, "includeWhen"); ok {
 				r.IncludeWhen = append(r.IncludeWhen, c.expression(env, compiled, nil))
 			}
@@ -189,6 +191,9 @@ func (c *compiler) checkTemplateFields(env *celenv.Env, r *Resource, pr *pending
 			if !seg.IsExpr {
 				f.Parts = append(f.Parts, Part{Literal: seg.Literal})
 				continue
+			}
+			if isIdentityField(s.path, r.Namespaced && !c.instance.Namespaced) || !f.Standalone {
+				c.forbidOmit(r.ID, field, seg.Expr, "this field")
 			}
 			compiled, good := c.compileExpr(env, r.ID, field, seg.Expr)
 			if !good {
@@ -282,6 +287,7 @@ func (c *compiler) checkReadyWhen(env *celenv.Env, r *Resource, pr *pendingResou
 				continue
 			}
 		}
+		c.forbidOmit(r.ID, field, src, "readyWhen")
 		if compiled, ok := c.compileBool(readyEnv, r.ID, field, src, "readyWhen"); ok {
 			r.ReadyWhen = append(r.ReadyWhen, c.expression(readyEnv, compiled, nil))
 		}
@@ -301,6 +307,7 @@ func (c *compiler) checkStatus(env *celenv.Env) {
 				f.Parts = append(f.Parts, Part{Literal: seg.Literal})
 				continue
 			}
+			c.forbidOmit("", field, seg.Expr, "status")
 			compiled, good := c.compileExpr(env, "", field, seg.Expr)
 			if !good {
 				ok = false
@@ -508,4 +515,25 @@ func toPlain(v any) (any, error) {
 // fills in the full ObjectMeta when it declares `schema`.
 func objectMetaSchema(_ bool) spec.Schema {
 	return spec.Schema{SchemaProps: spec.SchemaProps{Type: spec.StringOrArray{"object"}}}
+}
+
+// forbidOmit reports omit() where a value must exist: conditions, forEach,
+// status, string templates and the identity of an object.
+func (c *compiler) forbidOmit(id, field, src, where string) {
+	a, err := c.parse(src)
+	if err != nil {
+		return
+	}
+	if celenv.CallsFunction(a, "omit") {
+		c.errs.add(id, field, src, "omit() is not allowed in %s: it may only remove an optional template field", where)
+	}
+}
+
+// isIdentityField reports whether p is metadata.name, or metadata.namespace
+// when the object's namespace cannot be defaulted.
+func isIdentityField(p Path, namespaceRequired bool) bool {
+	if len(p) != 2 || p[0].Key != "metadata" {
+		return false
+	}
+	return p[1].Key == "name" || p[1].Key == "namespace" && namespaceRequired
 }
