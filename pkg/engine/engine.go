@@ -93,6 +93,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	})
 	rgds := rgdcontroller.New(dyn, watches, registrar.New(ext, registrar.Options{Logger: log.WithName("registrar")}), instances, resolver, invalidate,
 		rgdcontroller.Options{Workers: e.opts.RGDWorkers, AllowCRDDeletion: e.opts.AllowCRDDeletion, Logger: log, Metrics: e.metrics})
+	instances.OnInstanceGone(rgds.InstanceGone)
 	if err := rgds.Start(ctx); err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}

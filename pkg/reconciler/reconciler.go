@@ -89,7 +89,15 @@ type Reconciler struct {
 	// and the resourceVersion it produced, so that an unchanged child costs
 	// no comparison and no write.
 	applied sync.Map // types.UID -> appliedRecord
+
+	// onGone is told when an instance of a kind is gone.
+	onGone func(schema.GroupVersionResource)
 }
+
+// OnInstanceGone sets a function told when an instance is gone (its
+// finalizer released or the object deleted), so that an RGD waiting for
+// its instances moves on at once. Call before Run.
+func (r *Reconciler) OnInstanceGone(fn func(schema.GroupVersionResource)) { r.onGone = fn }
 
 type kindState struct {
 	kind    Kind
@@ -315,6 +323,9 @@ func (r *Reconciler) trackSelector(key Key, gvr schema.GroupVersionResource) {
 
 // forget drops what the reconciler tracks for a deleted instance.
 func (r *Reconciler) forget(key Key) {
+	if r.onGone != nil {
+		defer r.onGone(key.GVR)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for ek, m := range r.externals {

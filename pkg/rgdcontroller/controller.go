@@ -269,6 +269,18 @@ func (c *Controller) reconcile(ctx context.Context, name string) (time.Duration,
 	})
 }
 
+// InstanceGone enqueues the RGD serving gvr, whose deletion may be waiting
+// for its last instance.
+func (c *Controller) InstanceGone(gvr schema.GroupVersionResource) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for name, s := range c.served {
+		if s.gvr == gvr {
+			c.queue.Add(name)
+		}
+	}
+}
+
 // finalize lets an RGD go once it has no instances left: by default the
 // deletion waits, and the status says how many remain.
 func (c *Controller) finalize(ctx context.Context, obj *unstructured.Unstructured, rgd *v1alpha1.ResourceGraphDefinition) (time.Duration, error) {
@@ -286,7 +298,10 @@ func (c *Controller) finalize(ctx context.Context, obj *unstructured.Unstructure
 				kind:     cond(true, v1alpha1.ReasonKindReady, fmt.Sprintf("kind %s has been accepted and ready", current.graph.Instance.GVK.Kind)),
 				running:  cond(false, "DeletionBlocked", msg),
 			})
-			return 2 * time.Second, err
+			// InstanceGone brings the RGD back when an instance goes; the
+			// requeue is a safety net for instances deleted while the
+			// engine was down.
+			return 30 * time.Second, err
 		}
 		c.instances.Deregister(current.gvr)
 		if c.opts.AllowCRDDeletion {
