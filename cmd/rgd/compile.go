@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/rgd-dev/rgd/pkg/apis/kro/v1alpha1"
+	"github.com/rgd-dev/rgd/pkg/engine"
 	"github.com/rgd-dev/rgd/pkg/graph"
 	"github.com/rgd-dev/rgd/pkg/manifest"
 	"github.com/rgd-dev/rgd/pkg/schemas"
@@ -128,7 +129,7 @@ on usage errors or unreadable files. Kinds that are not built into Kubernetes ne
 			}
 			out := cmd.OutOrStdout()
 			for _, l := range rgds {
-				g, err := graph.Compile(cmd.Context(), l.rgd, graph.Options{Resolver: resolver})
+				g, err := engine.Compile(cmd.Context(), l.rgd, resolver)
 				if err != nil {
 					problems = append(problems, prefixLines(l.source, err)...)
 					continue
@@ -177,7 +178,7 @@ func compileOne(ctx context.Context, path string, sf *schemaFlags) (*graph.Graph
 	if len(rgds) != 1 {
 		return nil, nil, usageError("%s holds %d ResourceGraphDefinitions; this command takes one", path, len(rgds))
 	}
-	g, err := graph.Compile(ctx, rgds[0].rgd, graph.Options{Resolver: resolver})
+	g, err := engine.Compile(ctx, rgds[0].rgd, resolver)
 	if err != nil {
 		return nil, nil, &exitError{code: 1, err: errors.New(strings.Join(prefixLines(rgds[0].source, err), "\n"))}
 	}
