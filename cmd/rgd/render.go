@@ -7,9 +7,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rgd-dev/rgd/pkg/engine"
 	"github.com/rgd-dev/rgd/pkg/graph"
 	"github.com/rgd-dev/rgd/pkg/manifest"
-	"github.com/rgd-dev/rgd/pkg/engine"
 )
 
 func newRenderCommand() *cobra.Command {

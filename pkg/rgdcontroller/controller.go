@@ -69,7 +69,13 @@ type Controller struct {
 
 	mu     sync.Mutex
 	served map[string]*served // by RGD name
+	// unresolved are RGDs whose last compile named a kind the cluster does
+	// not serve yet: a new or changed CRD brings them back.
+	unresolved map[string]bool
 }
+
+// errKindsPending retries an RGD whose kinds may still appear.
+var errKindsPending = errors.New("some kinds are not served yet")
 
 // served is what an RGD currently runs.
 type served struct {
@@ -93,7 +99,8 @@ func New(dyn dynamic.Interface, watches *watch.Manager, reg *registrar.Registrar
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](50*time.Millisecond, 60*time.Second),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "rgds"}),
-		served: map[string]*served{},
+		served:     map[string]*served{},
+		unresolved: map[string]bool{},
 	}
 }
 
@@ -109,6 +116,23 @@ func (c *Controller) Start(ctx context.Context) error {
 		return fmt.Errorf("watching ResourceGraphDefinitions: %w", err)
 	}
 	c.cache = cache
+	crds := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+	if _, err := c.watches.Watch(ctx, "rgd-controller", watch.Key{GVR: crds}, func(ev watch.Event) {
+		if ev.Type == watch.Deleted {
+			return
+		}
+		c.mu.Lock()
+		names := make([]string, 0, len(c.unresolved))
+		for n := range c.unresolved {
+			names = append(names, n)
+		}
+		c.mu.Unlock()
+		for _, n := range names {
+			c.queue.Add(n)
+		}
+	}); err != nil {
+		return fmt.Errorf("watching CustomResourceDefinitions: %w", err)
+	}
 	return nil
 }
 
@@ -148,6 +172,9 @@ func (c *Controller) next(ctx context.Context) bool {
 	after, err := c.safeReconcile(ctx, name)
 	outcome := "success"
 	switch {
+	case errors.Is(err, errKindsPending):
+		outcome = "requeue"
+		c.queue.AddRateLimited(name)
 	case err != nil:
 		outcome = "error"
 		c.log.Info("RGD reconcile failed; retrying with backoff", "rgd", name, "error", err.Error())
@@ -224,8 +251,27 @@ func (c *Controller) reconcile(ctx context.Context, name string) (time.Duration,
 		if current != nil {
 			msg += fmt.Sprintf(" (the last valid graph, of generation %d, keeps running)", current.generation)
 		}
-		return 0, c.writeStatus(ctx, obj, rgd, nil, statusUpdate{accepted: cond(false, v1alpha1.ReasonInvalidResourceGraph, msg)})
+		if werr := c.writeStatus(ctx, obj, rgd, nil, statusUpdate{accepted: cond(false, v1alpha1.ReasonInvalidResourceGraph, msg)}); werr != nil {
+			return 0, werr
+		}
+		c.mu.Lock()
+		unknownKind := strings.Contains(msg, "unknown kind")
+		if unknownKind {
+			c.unresolved[name] = true
+		} else {
+			delete(c.unresolved, name)
+		}
+		c.mu.Unlock()
+		if unknownKind {
+			// A CRD created moments ago is served before its schema is
+			// published: retry with backoff, and on every CRD change.
+			return 0, errKindsPending
+		}
+		return 0, nil
 	}
+	c.mu.Lock()
+	delete(c.unresolved, name)
+	c.mu.Unlock()
 	owner := registrar.Owner{Name: rgd.Name, UID: rgd.UID, AllowBreakingChanges: allowBreak == "true"}
 	if _, err := c.registrar.Ensure(ctx, g.CRD, owner); err != nil {
 		msg := err.Error()
