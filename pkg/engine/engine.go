@@ -20,6 +20,7 @@ import (
 	"github.com/rgd-dev/rgd/pkg/metrics"
 	"github.com/rgd-dev/rgd/pkg/reconciler"
 	"github.com/rgd-dev/rgd/pkg/registrar"
+	"github.com/rgd-dev/rgd/pkg/render"
 	"github.com/rgd-dev/rgd/pkg/rgdcontroller"
 	"github.com/rgd-dev/rgd/pkg/schemas"
 	"github.com/rgd-dev/rgd/pkg/watch"
@@ -80,6 +81,9 @@ func (e *Engine) Start(ctx context.Context) error {
 	defer broadcaster.Shutdown()
 	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "rgd"})
 
+	if e.opts.Metrics != nil {
+		render.EvalObserver = func(d time.Duration) { e.metrics.CELEvaluation.Observe(d.Seconds()) }
+	}
 	log := e.opts.Logger
 	watches := watch.NewManager(dyn, watch.Options{Logger: log.WithName("watch")})
 	defer watches.Stop()

@@ -69,6 +69,7 @@ func (r *Reconciler) finalize(ctx context.Context, st *kindState, key Key, inst 
 	if _, err := r.patchInstance(ctx, st, inst, patch); err != nil {
 		return result{}, err
 	}
+	r.countState(inst, "")
 	r.forget(key)
 	return result{}, nil
 }

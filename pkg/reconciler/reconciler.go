@@ -92,6 +92,10 @@ type Reconciler struct {
 
 	// onGone is told when an instance of a kind is gone.
 	onGone func(schema.GroupVersionResource)
+
+	// states holds each instance's last state, by UID, for the gauge.
+	statesMu sync.Mutex
+	states   map[string]string
 }
 
 // OnInstanceGone sets a function told when an instance is gone (its
@@ -144,6 +148,7 @@ func New(dyn dynamic.Interface, watches *watch.Manager, opts Options) *Reconcile
 		byGroupKind: map[schema.GroupKind]schema.GroupVersionResource{},
 		externals:   map[externalKey]map[Key]bool{},
 		selectors:   map[schema.GroupVersionResource]map[Key]bool{},
+		states:      map[string]string{},
 	}
 }
 

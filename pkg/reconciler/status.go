@@ -143,6 +143,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, gvr schema.GroupVersionRes
 	}
 	status["state"] = string(state)
 	status["conditions"] = list
+	r.countState(inst, string(state))
 	if sameJSON(old, status) {
 		return nil
 	}
@@ -162,3 +163,26 @@ func sameJSON(a, b any) bool {
 }
 
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+// countState keeps the instances-by-state gauge.
+func (r *Reconciler) countState(inst *unstructured.Unstructured, state string) {
+	if r.opts.Metrics == nil {
+		return
+	}
+	key := string(inst.GetUID())
+	kind := inst.GetKind()
+	r.statesMu.Lock()
+	defer r.statesMu.Unlock()
+	if prev, ok := r.states[key]; ok {
+		if prev == state {
+			return
+		}
+		r.opts.Metrics.Instances.WithLabelValues(kind, prev).Dec()
+	}
+	if state == "" {
+		delete(r.states, key)
+		return
+	}
+	r.states[key] = state
+	r.opts.Metrics.Instances.WithLabelValues(kind, state).Inc()
+}

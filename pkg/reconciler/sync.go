@@ -322,8 +322,16 @@ func (p *pass) plan(res *graph.Resource) []*action {
 	ns.complete = true
 	var actions []*action
 	cache, _ := p.r.watches.Cache(childKey(res.GVR))
+	seen := map[string]bool{}
 	for i, obj := range rendered.Objects {
 		u := &unstructured.Unstructured{Object: obj}
+		if id := joinName(u.GetNamespace(), u.GetName()); seen[id] {
+			ns.state, ns.complete = stateError, false
+			ns.message = fmt.Sprintf("forEach produced two objects named %s: every combination must have a unique name", id)
+			return nil
+		} else {
+			seen[id] = true
+		}
 		p.decorate(res, u, i, len(rendered.Objects))
 		entry := Entry{
 			APIVersion: res.GVK.GroupVersion().String(), Kind: res.GVK.Kind, Resource: res.GVR.Resource,

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
@@ -263,13 +264,25 @@ func fill(obj map[string]any, f *graph.Field, act map[string]any, id string, res
 	return nil
 }
 
+// EvalObserver, when set, is told the duration of every CEL evaluation (the
+// engine feeds a Prometheus histogram with it). Set it before rendering
+// starts; it must be safe for concurrent use.
+var EvalObserver func(time.Duration)
+
 // evalRef runs an expression and returns CEL's value.
 func evalRef(e *graph.Expression, act map[string]any) (ref.Val, error) {
 	prg, err := e.Program()
 	if err != nil {
 		return nil, err
 	}
+	var start time.Time
+	if EvalObserver != nil {
+		start = time.Now()
+	}
 	out, _, err := prg.Eval(act)
+	if EvalObserver != nil {
+		EvalObserver(time.Since(start))
+	}
 	if err != nil {
 		return nil, err
 	}
