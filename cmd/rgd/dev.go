@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/gobuffalo/flect"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -31,14 +33,32 @@ import (
 	"github.com/rgd-dev/rgd/crds"
 	"github.com/rgd-dev/rgd/pkg/ackstandin"
 	"github.com/rgd-dev/rgd/pkg/devcluster"
+	"github.com/rgd-dev/rgd/pkg/engine"
 	"github.com/rgd-dev/rgd/pkg/manifest"
+	"github.com/rgd-dev/rgd/pkg/metadata"
 )
 
 func init() { extraCommands = append(extraCommands, newDevCommand) }
 
-// startEngine runs the rgd engine against cfg until ctx ends. The engine's
-// package sets it; while it is nil, `rgd dev` runs the cluster without it.
-var startEngine func(ctx context.Context, cfg *rest.Config) error
+// startEngine runs the rgd engine against cfg until ctx ends, logging to
+// logs. Tests may replace it; nil runs the cluster without an engine.
+var startEngine = runDevEngine
+
+// runDevEngine runs the rgd engine in-process until ctx ends.
+func runDevEngine(ctx context.Context, cfg *rest.Config, logs io.Writer) error {
+	eng, err := engine.New(cfg, engine.Options{Logger: newLogger(logs, "text", 0).WithName("engine")})
+	if err != nil {
+		return err
+	}
+	return eng.Start(ctx)
+}
+
+// devEngineLog is the engine's log file in the state directory's logs/.
+const devEngineLog = "rgd-engine.log"
+
+// devStandInLog receives the ACK stand-in's lines while stdout is a terminal
+// (they would break the display updated in place).
+const devStandInLog = "ack-standin.log"
 
 // devFieldManager is the server-side apply field manager of everything `rgd dev` applies.
 const devFieldManager = "rgd-dev"
@@ -121,9 +141,13 @@ func runDev(ctx context.Context, out io.Writer, f devFlags, exampleGiven bool) e
 	say("control plane up in %s: %s", time.Since(started).Round(100*time.Millisecond), cluster.RESTConfig().Host)
 
 	var wg sync.WaitGroup
+	var logFiles []*os.File // closed once every goroutine has stopped
 	defer func() {
 		say("stopping")
 		wg.Wait()
+		for _, f := range logFiles {
+			_ = f.Close()
+		}
 		if err := cluster.Stop(); err != nil {
 			say("stopping the control plane: %v", err)
 			return
@@ -138,10 +162,20 @@ func runDev(ctx context.Context, out io.Writer, f devFlags, exampleGiven bool) e
 	if err != nil {
 		return err
 	}
+	tty := isTerminal(out)
+	standInLog := out
+	if tty {
+		f, err := openLog(cluster.Dir(), devStandInLog)
+		if err != nil {
+			return err
+		}
+		logFiles = append(logFiles, f)
+		standInLog = f
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := ackstandin.Run(runCtx, dyn, ackstandin.Options{Log: out}); err != nil {
+		if err := ackstandin.Run(runCtx, dyn, ackstandin.Options{Log: standInLog}); err != nil {
 			say("ACK stand-in stopped: %v", err)
 		}
 	}()
@@ -158,21 +192,33 @@ func runDev(ctx context.Context, out io.Writer, f devFlags, exampleGiven bool) e
 	}
 
 	engineUp := startEngine != nil
+	// engineDone receives the engine's error if it stops before ctx ends.
+	engineDone := make(chan error, 1)
 	if engineUp {
+		logs, err := openLog(cluster.Dir(), devEngineLog)
+		if err != nil {
+			return err
+		}
+		logFiles = append(logFiles, logs)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := startEngine(runCtx, cluster.RESTConfig()); err != nil && runCtx.Err() == nil {
+			err := startEngine(runCtx, cluster.RESTConfig(), logs)
+			if runCtx.Err() == nil {
+				if err == nil {
+					err = errors.New("returned early")
+				}
 				say("the rgd engine stopped: %v", err)
+				engineDone <- err
 			}
 		}()
-		say("rgd engine started")
+		say("rgd engine started; its log is %s", logs.Name())
 	} else {
 		say("the rgd engine is not there yet: the cluster is up, but RGDs are not reconciled")
 	}
 	if example != nil && len(example.instances) > 0 {
 		if engineUp {
-			if err := ap.applyInstances(runCtx, say, example); err != nil {
+			if err := ap.applyAndWatch(runCtx, out, tty, say, example, engineDone); err != nil {
 				if ctx.Err() != nil {
 					return nil
 				}
@@ -453,4 +499,459 @@ func poll(ctx context.Context, timeout time.Duration, check func() error) error 
 		case <-ticker.C:
 		}
 	}
+}
+
+// openLog opens (appending) a log file in dir's logs/ folder.
+func openLog(dir, name string) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
+		return nil, err
+	}
+	return os.OpenFile(filepath.Join(dir, "logs", name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+}
+
+// isTerminal reports whether out is a terminal, where progress is redrawn in place.
+func isTerminal(out io.Writer) bool {
+	f, ok := out.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// rgdResource is the RGDs' resource, cluster-scoped.
+var rgdResource = schema.GroupVersionResource{Group: "kro.run", Version: "v1alpha1", Resource: "resourcegraphdefinitions"}
+
+// progressInterval is how often the progress display reads the cluster.
+const progressInterval = time.Second
+
+// rgdWait bounds how long `rgd dev` waits for an RGD to turn Active.
+const rgdWait = 2 * time.Minute
+
+// applyAndWatch waits for the example's RGDs to be Active, applies its
+// instances and shows their progress until each is ACTIVE or ERROR.
+func (a *applier) applyAndWatch(ctx context.Context, out io.Writer, tty bool, say func(string, ...any), ex *exampleSet, engineDone <-chan error) error {
+	if !a.waitRGDs(ctx, say, ex, engineDone) {
+		say("skipping %d instance(s)", len(ex.instances))
+		return nil
+	}
+	if err := a.applyInstances(ctx, say, ex); err != nil {
+		return err
+	}
+	a.watchProgress(ctx, out, tty, say, ex, engineDone)
+	return nil
+}
+
+// waitRGDs polls the example's RGDs until every one is Active and reports
+// each state change. It returns false (having said why) when one is refused
+// (GraphAccepted False), when the engine stops, or after rgdWait.
+func (a *applier) waitRGDs(ctx context.Context, say func(string, ...any), ex *exampleSet, engineDone <-chan error) bool {
+	ctx, cancel := context.WithTimeout(ctx, rgdWait)
+	defer cancel()
+	ticker := time.NewTicker(progressInterval)
+	defer ticker.Stop()
+	said := map[string]string{}
+	for {
+		active := 0
+		for _, d := range ex.rgds {
+			name := d.Object.GetName()
+			got, err := a.dyn.Resource(rgdResource).Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				continue
+			}
+			st := readRGD(got)
+			line := st.state
+			if st.message != "" {
+				line += ": " + st.message
+			}
+			if st.state != "" && said[name] != line {
+				say("ResourceGraphDefinition %s is %s", name, line)
+				said[name] = line
+			}
+			if st.refused {
+				return false
+			}
+			if st.state == "Active" {
+				active++
+			}
+		}
+		if active == len(ex.rgds) {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				say("the ResourceGraphDefinitions are not Active after %s", rgdWait)
+			}
+			return false
+		case <-engineDone:
+			return false
+		case <-ticker.C:
+		}
+	}
+}
+
+// progressResource is one resource of an instance's graph.
+type progressResource struct {
+	id, kind, name, state string
+}
+
+// progressCondition is one of an instance's conditions.
+type progressCondition struct {
+	typ, status, reason, message string
+}
+
+// progressInstance is one instance and its graph.
+type progressInstance struct {
+	kind, namespace, name string
+	found                 bool
+	state, readyMessage   string
+	conditions            []progressCondition
+	resources             []progressResource
+}
+
+// ref names the instance as kind namespace/name.
+func (p progressInstance) ref() string {
+	if p.namespace == "" {
+		return p.kind + " " + p.name
+	}
+	return p.kind + " " + p.namespace + "/" + p.name
+}
+
+// progressRGD is one RGD and its instances.
+type progressRGD struct {
+	name, state, message string
+	instances            []progressInstance
+}
+
+// progressLine is one line of the display; key identifies it across updates.
+type progressLine struct {
+	key, text string
+}
+
+// renderProgress turns a snapshot into display lines.
+func renderProgress(rgds []progressRGD) []progressLine {
+	var lines []progressLine
+	for _, r := range rgds {
+		state := orDash(r.state)
+		if r.message != "" {
+			state += ": " + r.message
+		}
+		lines = append(lines, progressLine{"rgd/" + r.name, fmt.Sprintf("ResourceGraphDefinition %s: %s", r.name, state)})
+		for _, in := range r.instances {
+			key := "instance/" + in.namespace + "/" + in.name
+			text := in.ref() + ": "
+			switch {
+			case !in.found:
+				text += "not found"
+			default:
+				text += orDash(in.state)
+				if in.readyMessage != "" {
+					text += " (" + in.readyMessage + ")"
+				}
+			}
+			lines = append(lines, progressLine{key, "  " + text})
+			width := 0
+			for _, res := range in.resources {
+				width = max(width, len(res.id))
+			}
+			for _, res := range in.resources {
+				lines = append(lines, progressLine{
+					key + "/" + res.id,
+					fmt.Sprintf("    %-*s  %-8s  %s/%s", width, res.id, res.state, res.kind, orDash(res.name)),
+				})
+			}
+		}
+	}
+	return lines
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// progressPrinter shows successive renderings: redrawn in place on a
+// terminal, else as plain lines, each printed only when it changed.
+type progressPrinter struct {
+	out     io.Writer
+	tty     bool
+	drawn   int               // lines drawn last time (terminal)
+	printed map[string]string // last text printed per key (plain)
+}
+
+func newProgressPrinter(out io.Writer, tty bool) *progressPrinter {
+	return &progressPrinter{out: out, tty: tty, printed: map[string]string{}}
+}
+
+// show prints lines.
+func (p *progressPrinter) show(lines []progressLine) {
+	var b strings.Builder
+	if p.tty {
+		if p.drawn > 0 {
+			fmt.Fprintf(&b, "\x1b[%dA", p.drawn) // back to the first line drawn
+		}
+		for _, l := range lines {
+			b.WriteString("\r\x1b[2K" + l.text + "\n")
+		}
+		b.WriteString("\x1b[J") // clear lines left over from a longer drawing
+		p.drawn = len(lines)
+	} else {
+		for _, l := range lines {
+			if p.printed[l.key] != l.text {
+				p.printed[l.key] = l.text
+				b.WriteString(l.text + "\n")
+			}
+		}
+	}
+	_, _ = io.WriteString(p.out, b.String())
+}
+
+// watchProgress shows the example's RGDs and instances every
+// progressInterval until every instance is ACTIVE or ERROR, ctx ends or the
+// engine stops.
+func (a *applier) watchProgress(ctx context.Context, out io.Writer, tty bool, say func(string, ...any), ex *exampleSet, engineDone <-chan error) {
+	printer := newProgressPrinter(out, tty)
+	ticker := time.NewTicker(progressInterval)
+	defer ticker.Stop()
+	for {
+		snap := a.snapshot(ctx, ex)
+		printer.show(renderProgress(snap))
+		if done := settled(snap); done != nil {
+			for _, in := range done {
+				if in.state == "ACTIVE" {
+					say("%s is ACTIVE", in.ref())
+					continue
+				}
+				say("%s is in ERROR:", in.ref())
+				for _, c := range in.conditions {
+					fmt.Fprintf(out, "  %s=%s %s: %s\n", c.typ, c.status, c.reason, c.message)
+				}
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-engineDone:
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
+// settled returns every instance once all are ACTIVE or ERROR, else nil.
+func settled(snap []progressRGD) []progressInstance {
+	var all []progressInstance
+	for _, r := range snap {
+		for _, in := range r.instances {
+			if in.state != "ACTIVE" && in.state != "ERROR" {
+				return nil
+			}
+			all = append(all, in)
+		}
+	}
+	return all
+}
+
+// rgdState is what the display needs of an RGD.
+type rgdState struct {
+	state, message string
+	refused        bool // GraphAccepted is False: it will not turn Active
+	order          []string
+	resources      map[string]rgdResourceRef
+	kind           schema.GroupKind
+}
+
+// rgdResourceRef is one resource of an RGD's spec.
+type rgdResourceRef struct {
+	apiVersion, kind, name, namespace string
+	external                          bool
+}
+
+// readRGD reads an RGD's status and its resources' kinds.
+func readRGD(u *unstructured.Unstructured) rgdState {
+	var st rgdState
+	st.state, _, _ = unstructured.NestedString(u.Object, "status", "state")
+	st.order, _, _ = unstructured.NestedStringSlice(u.Object, "status", "topologicalOrder")
+	conds := readConditions(u)
+	if st.state != "Active" {
+		for _, want := range []string{"GraphAccepted", "KindReady", "ControllerReady", "Ready"} {
+			for _, c := range conds {
+				if c.typ == want && c.status == "False" {
+					if st.message == "" {
+						st.message = c.message
+					}
+					st.refused = st.refused || want == "GraphAccepted"
+				}
+			}
+		}
+	}
+	kind, _, _ := unstructured.NestedString(u.Object, "spec", "schema", "kind")
+	group, _, _ := unstructured.NestedString(u.Object, "spec", "schema", "group")
+	if group == "" {
+		group = "kro.run"
+	}
+	st.kind = schema.GroupKind{Group: group, Kind: kind}
+	st.resources = map[string]rgdResourceRef{}
+	resources, _, _ := unstructured.NestedSlice(u.Object, "spec", "resources")
+	var specOrder []string
+	for _, r := range resources {
+		m, ok := r.(map[string]any)
+		if !ok {
+			continue
+		}
+		id, _ := m["id"].(string)
+		obj, _ := m["template"].(map[string]any)
+		ref := rgdResourceRef{}
+		if obj == nil {
+			obj, _ = m["externalRef"].(map[string]any)
+			ref.external = true
+		}
+		if id == "" || obj == nil {
+			continue
+		}
+		ref.apiVersion, _, _ = unstructured.NestedString(obj, "apiVersion")
+		ref.kind, _, _ = unstructured.NestedString(obj, "kind")
+		ref.name, _, _ = unstructured.NestedString(obj, "metadata", "name")
+		ref.namespace, _, _ = unstructured.NestedString(obj, "metadata", "namespace")
+		st.resources[id] = ref
+		specOrder = append(specOrder, id)
+	}
+	if len(st.order) == 0 {
+		st.order = specOrder
+	}
+	return st
+}
+
+func readConditions(u *unstructured.Unstructured) []progressCondition {
+	raw, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	var out []progressCondition
+	for _, c := range raw {
+		m, ok := c.(map[string]any)
+		if !ok {
+			continue
+		}
+		str := func(k string) string { s, _ := m[k].(string); return s }
+		out = append(out, progressCondition{typ: str("type"), status: str("status"), reason: str("reason"), message: str("message")})
+	}
+	return out
+}
+
+// snapshot reads the example's RGDs, instances and children from the cluster.
+func (a *applier) snapshot(ctx context.Context, ex *exampleSet) []progressRGD {
+	var out []progressRGD
+	for _, d := range ex.rgds {
+		pr := progressRGD{name: d.Object.GetName()}
+		u, err := a.dyn.Resource(rgdResource).Get(ctx, pr.name, metav1.GetOptions{})
+		if err != nil {
+			u = d.Object // not readable right now: show its instances from the example
+			pr.state = "unknown"
+		}
+		st := readRGD(u)
+		if err == nil {
+			pr.state, pr.message = st.state, st.message
+		}
+		for _, doc := range ex.instances {
+			if doc.Object.GroupVersionKind().GroupKind() == st.kind {
+				pr.instances = append(pr.instances, a.readInstance(ctx, doc.Object, st))
+			}
+		}
+		out = append(out, pr)
+	}
+	return out
+}
+
+// readInstance reads one instance and the children of each of its resources.
+func (a *applier) readInstance(ctx context.Context, inst *unstructured.Unstructured, st rgdState) progressInstance {
+	gvk := inst.GroupVersionKind()
+	in := progressInstance{kind: gvk.Kind, name: inst.GetName()}
+	mapping, err := a.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil {
+		return in
+	}
+	var ri dynamic.ResourceInterface = a.dyn.Resource(mapping.Resource)
+	if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
+		in.namespace = namespaceOr(inst.GetNamespace())
+		ri = a.dyn.Resource(mapping.Resource).Namespace(in.namespace)
+	}
+	live, err := ri.Get(ctx, in.name, metav1.GetOptions{})
+	if err != nil {
+		return in
+	}
+	in.found = true
+	in.state, _, _ = unstructured.NestedString(live.Object, "status", "state")
+	in.conditions = readConditions(live)
+	for _, c := range in.conditions {
+		if c.typ == "Ready" && c.status != "True" {
+			in.readyMessage = c.message
+		}
+	}
+	for _, id := range st.order {
+		ref, ok := st.resources[id]
+		if !ok {
+			continue
+		}
+		in.resources = append(in.resources, a.readChild(ctx, in, id, ref))
+	}
+	return in
+}
+
+// readChild finds the objects of one resource: children by their labels,
+// external references by name.
+func (a *applier) readChild(ctx context.Context, in progressInstance, id string, ref rgdResourceRef) progressResource {
+	res := progressResource{id: id, kind: ref.kind, state: "waiting"}
+	if !strings.Contains(ref.name, "${") {
+		res.name = ref.name
+	}
+	gv, err := schema.ParseGroupVersion(ref.apiVersion)
+	if err != nil {
+		return res
+	}
+	mapping, err := a.mapper.RESTMapping(schema.GroupKind{Group: gv.Group, Kind: ref.kind}, gv.Version)
+	if err != nil {
+		a.mapper.Reset()
+		return res
+	}
+	namespaced := mapping.Scope.Name() == meta.RESTScopeNameNamespace
+	qualified := func(u *unstructured.Unstructured) string {
+		if namespaced {
+			return u.GetNamespace() + "/" + u.GetName()
+		}
+		return u.GetName()
+	}
+	if ref.external {
+		res.state = "external"
+		if res.name == "" || strings.Contains(ref.namespace, "${") {
+			return res
+		}
+		var ri dynamic.ResourceInterface = a.dyn.Resource(mapping.Resource)
+		if namespaced {
+			ri = a.dyn.Resource(mapping.Resource).Namespace(cmp.Or(ref.namespace, in.namespace))
+		}
+		if got, err := ri.Get(ctx, res.name, metav1.GetOptions{}); err == nil {
+			res.name, res.state = qualified(got), "found"
+		}
+		return res
+	}
+	selector := metadata.LabelInstanceName + "=" + in.name + "," + metadata.LabelNodeID + "=" + id
+	list, err := a.dyn.Resource(mapping.Resource).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		return res
+	}
+	var names []string
+	for i := range list.Items {
+		item := &list.Items[i]
+		if ns, ok := item.GetLabels()[metadata.LabelInstanceNamespace]; ok && in.namespace != "" && ns != in.namespace {
+			continue // an instance of the same name in another namespace
+		}
+		names = append(names, qualified(item))
+	}
+	if len(names) == 0 {
+		return res
+	}
+	sort.Strings(names)
+	res.state, res.name = "created", names[0]
+	if len(names) > 1 {
+		res.name += fmt.Sprintf(" (+%d more)", len(names)-1)
+	}
+	return res
 }

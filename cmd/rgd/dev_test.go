@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -198,8 +199,9 @@ func TestDevExampleNone(t *testing.T) {
 			t.Fatalf("rgd dev did not come up in 3m\nstdout:\n%s\nstderr:\n%s", strings.Join(seen, "\n"), stderr.String())
 		}
 	}
-	assert.Contains(t, strings.Join(seen, "\n"), "the rgd engine is not there yet")
+	assert.Contains(t, strings.Join(seen, "\n"), "rgd engine started")
 	require.FileExists(t, kubeconfig)
+	assert.FileExists(t, filepath.Join(state, "logs", devEngineLog), "the engine logs to a file, not the terminal")
 
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	require.NoError(t, err)
@@ -232,4 +234,177 @@ func TestDevExampleNone(t *testing.T) {
 		assert.True(t, errors.Is(err, os.ErrNotExist), "child process %d is still there", pid)
 	}
 	assert.FileExists(t, kubeconfig, "--dir is kept")
+}
+
+func sampleProgress() []progressRGD {
+	return []progressRGD{{
+		name: "cartsstack.kro.run", state: "Active",
+		instances: []progressInstance{{
+			kind: "CartsStack", namespace: "default", name: "carts-kro", found: true,
+			state: "IN_PROGRESS", readyMessage: "waiting for table",
+			resources: []progressResource{
+				{id: "ns", kind: "Namespace", name: "carts-kro", state: "created"},
+				{id: "table", kind: "Table", name: "carts-kro/items", state: "created"},
+				{id: "deployment", kind: "Deployment", state: "waiting"},
+			},
+		}},
+	}}
+}
+
+func TestRenderProgress(t *testing.T) {
+	var texts []string
+	for _, l := range renderProgress(sampleProgress()) {
+		texts = append(texts, l.text)
+	}
+	assert.Equal(t, []string{
+		"ResourceGraphDefinition cartsstack.kro.run: Active",
+		"  CartsStack default/carts-kro: IN_PROGRESS (waiting for table)",
+		"    ns          created   Namespace/carts-kro",
+		"    table       created   Table/carts-kro/items",
+		"    deployment  waiting   Deployment/-",
+	}, texts)
+
+	missing := []progressRGD{{name: "web", state: "Inactive", message: "resource x: bad field",
+		instances: []progressInstance{{kind: "Web", name: "site"}}}}
+	texts = nil
+	for _, l := range renderProgress(missing) {
+		texts = append(texts, l.text)
+	}
+	assert.Equal(t, []string{"ResourceGraphDefinition web: Inactive: resource x: bad field", "  Web site: not found"}, texts)
+}
+
+func TestProgressPrinterPlainPrintsOnlyChanges(t *testing.T) {
+	var buf strings.Builder
+	p := newProgressPrinter(&buf, false)
+	snap := sampleProgress()
+	p.show(renderProgress(snap))
+	assert.Equal(t, 5, strings.Count(buf.String(), "\n"))
+	buf.Reset()
+	p.show(renderProgress(snap))
+	assert.Empty(t, buf.String(), "nothing changed")
+	snap[0].instances[0].resources[2].state = "created"
+	snap[0].instances[0].resources[2].name = "carts-kro/carts"
+	p.show(renderProgress(snap))
+	assert.Equal(t, "    deployment  created   Deployment/carts-kro/carts\n", buf.String())
+	assert.NotContains(t, buf.String(), "\x1b", "no escape codes off a terminal")
+}
+
+func TestProgressPrinterTerminalRedrawsInPlace(t *testing.T) {
+	var buf strings.Builder
+	p := newProgressPrinter(&buf, true)
+	p.show(renderProgress(sampleProgress()))
+	first := buf.String()
+	assert.NotContains(t, first, "\x1b[5A", "nothing to move over the first time")
+	assert.Equal(t, 5, strings.Count(first, "\r\x1b[2K"))
+	buf.Reset()
+	p.show(renderProgress(sampleProgress()))
+	assert.True(t, strings.HasPrefix(buf.String(), "\x1b[5A"), "moves up over the 5 lines drawn: %q", buf.String())
+	assert.True(t, strings.HasSuffix(buf.String(), "\x1b[J"))
+}
+
+func TestSettled(t *testing.T) {
+	snap := sampleProgress()
+	assert.Nil(t, settled(snap))
+	snap[0].instances[0].state = "ACTIVE"
+	assert.Len(t, settled(snap), 1)
+	snap[0].instances = append(snap[0].instances, progressInstance{kind: "CartsStack", name: "other", state: "ERROR"})
+	assert.Len(t, settled(snap), 2)
+}
+
+func TestReadRGD(t *testing.T) {
+	docs, err := manifest.ReadFile(filepath.Join("..", "..", "examples", "cartsstack", "rgd.yaml"))
+	require.NoError(t, err)
+	u := docs[0].Object.DeepCopy()
+	st := readRGD(u)
+	assert.Equal(t, "CartsStack", st.kind.Kind)
+	assert.Equal(t, "kro.run", st.kind.Group)
+	assert.Equal(t, []string{"ns", "table", "sa", "config", "deployment", "service"}, st.order, "spec order until the status has one")
+	assert.Equal(t, rgdResourceRef{apiVersion: "dynamodb.services.k8s.aws/v1alpha1", kind: "Table", name: "items", namespace: "${schema.spec.namespace}"}, st.resources["table"])
+
+	require.NoError(t, unstructured.SetNestedField(u.Object, map[string]any{
+		"state":            "Inactive",
+		"topologicalOrder": []any{"ns", "table"},
+		"conditions": []any{
+			map[string]any{"type": "GraphAccepted", "status": "False", "reason": "InvalidResourceGraph", "message": "resource table: bad"},
+			map[string]any{"type": "Ready", "status": "False", "message": "not ready"},
+		},
+	}, "status"))
+	st = readRGD(u)
+	assert.Equal(t, []string{"ns", "table"}, st.order)
+	assert.Equal(t, "resource table: bad", st.message)
+	assert.True(t, st.refused)
+}
+
+// TestDevCartsStack runs `rgd dev` with the CartsStack example and waits for
+// the instance to turn ACTIVE. It needs the engine (pkg/engine).
+func TestDevCartsStack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: starts a local control plane, which -short does not")
+	}
+	require.NoError(t, devcluster.CheckBinaries(devcluster.BinDir(""),
+		devcluster.Etcd, devcluster.KubeAPIServer, devcluster.KubeControllerManager, devcluster.KubeScheduler, devcluster.Kwok))
+	tmp := t.TempDir()
+	bin := filepath.Join(tmp, "rgd")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	require.NoError(t, err, "go build: %s", out)
+
+	state := filepath.Join(tmp, "state")
+	cmd := exec.Command(bin, "dev", "--example", "examples/cartsstack", "--dir", state)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill() }) // no-op once it has exited
+	exited := make(chan error, 1)
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		exited <- cmd.Wait()
+	}()
+	engineLog := func() string {
+		b, _ := os.ReadFile(filepath.Join(state, "logs", devEngineLog))
+		return string(b)
+	}
+
+	var seen []string
+	deadline := time.After(3 * time.Minute)
+	for active := false; !active; {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				t.Fatalf("rgd dev exited early: %v\nstdout:\n%s\nstderr:\n%s", <-exited, strings.Join(seen, "\n"), stderr.String())
+			}
+			seen = append(seen, line)
+			active = strings.Contains(line, "CartsStack default/carts-kro is ACTIVE")
+			for _, bad := range []string{"the rgd engine stopped", "is in ERROR", "skipping"} {
+				if strings.Contains(line, bad) {
+					t.Fatalf("%s\nstdout:\n%s\nstderr:\n%s\nengine log:\n%s", line, strings.Join(seen, "\n"), stderr.String(), engineLog())
+				}
+			}
+		case <-deadline:
+			t.Fatalf("the instance did not turn ACTIVE in 3m\nstdout:\n%s\nstderr:\n%s\nengine log:\n%s", strings.Join(seen, "\n"), stderr.String(), engineLog())
+		}
+	}
+	all := strings.Join(seen, "\n")
+	assert.Contains(t, all, "ResourceGraphDefinition cartsstack")
+	for _, id := range []string{"ns", "table", "sa", "config", "deployment", "service"} {
+		assert.Regexp(t, `(?m)^\s+`+id+`\s+created\s`, all, "resource %s shown as created", id)
+	}
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	go func() {
+		for range lines { // drain so that rgd never blocks writing
+		}
+	}()
+	select {
+	case err := <-exited:
+		require.NoError(t, err, "exit status after SIGTERM\nstderr:\n%s", stderr.String())
+	case <-time.After(2 * time.Minute):
+		t.Fatal("rgd dev did not exit within 2m of SIGTERM")
+	}
 }
