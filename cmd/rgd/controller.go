@@ -57,6 +57,7 @@ type controllerFlags struct {
 	leaderNamespace  string
 	leaderID         string
 	allowCRDDeletion bool
+	installCRDs      bool
 	logFormat        string
 	verbosity        int
 	shutdownTimeout  time.Duration
@@ -112,6 +113,7 @@ SIGTERM stops the engine, releases the Lease and exits 0.`,
 	fl.BoolVar(&f.leaderElect, "leader-elect", inCluster, "run the engine only while holding a Lease (default true in a cluster)")
 	fl.StringVar(&f.leaderNamespace, "leader-election-namespace", "", "namespace of the Lease (default: the pod's namespace, else \"default\")")
 	fl.StringVar(&f.leaderID, "leader-election-id", "rgd-controller", "name of the Lease")
+	fl.BoolVar(&f.installCRDs, "install-crds", true, "create or update the ResourceGraphDefinition CRD at start")
 	fl.BoolVar(&f.allowCRDDeletion, "allow-crd-deletion", false, "delete a generated CRD, and so every instance, when its RGD is deleted")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.IntVarP(&f.verbosity, "v", "v", 0, "log verbosity (0: info; higher: more detail)")
@@ -272,6 +274,7 @@ func runController(ctx context.Context, logOut io.Writer, f controllerFlags) err
 		Workers:          f.workers,
 		RGDWorkers:       f.rgdWorkers,
 		AllowCRDDeletion: f.allowCRDDeletion,
+		InstallCRD:       f.installCRDs,
 	})
 	if err != nil {
 		return fmt.Errorf("creating the engine: %w", err)

@@ -67,6 +67,11 @@ func (e *Engine) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("engine: client: %w", err)
 	}
+	if e.opts.InstallCRD {
+		if err := installCRD(ctx, ext); err != nil {
+			return fmt.Errorf("engine: installing the ResourceGraphDefinition CRD: %w", err)
+		}
+	}
 	resolver, invalidate := e.opts.Resolver, func() {}
 	if resolver == nil {
 		live, err := schemas.Discovery(e.cfg, schemas.DiscoveryOptions{})

@@ -27,6 +27,9 @@ type Options struct {
 	AllowCRDDeletion bool
 	// MaxCollectionSize caps the objects one forEach produces (default 1000).
 	MaxCollectionSize int
+	// InstallCRD creates (or updates) the ResourceGraphDefinition CRD at
+	// start when the cluster lacks it or has an older one.
+	InstallCRD bool
 }
 
 func (o *Options) defaults() {
