@@ -780,7 +780,9 @@ func readRGD(u *unstructured.Unstructured) rgdState {
 					if st.message == "" {
 						st.message = c.message
 					}
-					st.refused = st.refused || want == "GraphAccepted"
+					// An unknown kind may still appear (a CRD being
+					// published): the engine retries, so keep waiting.
+					st.refused = st.refused || want == "GraphAccepted" && !strings.Contains(c.message, "unknown kind")
 				}
 			}
 		}
