@@ -63,6 +63,10 @@ const (
 	// AnnotationAdopt on an RGD set to "true" lets rgd take over existing
 	// objects that match a template instead of refusing them.
 	AnnotationAdopt = "rgd.dev/adopt-existing"
+	// AnnotationDesiredHash on a child fingerprints the state rgd last
+	// applied, so that a field dropped from a template (or by omit()) is
+	// noticed and removed, and an unchanged child costs no write.
+	AnnotationDesiredHash = "rgd.dev/desired-hash"
 	// AnnotationApplySetTooling names the tool managing the ApplySet.
 	AnnotationApplySetTooling = "applyset.kubernetes.io/tooling"
 )

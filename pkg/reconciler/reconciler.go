@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -179,6 +180,12 @@ func (r *Reconciler) Register(ctx context.Context, k Kind) error {
 		}
 	}
 	instKey := watch.Key{GVR: gvr}
+	if existing != nil && !equality.Semantic.DeepEqual(existing.kind.Graph.CRD.Spec.Versions, g.CRD.Spec.Versions) {
+		// The schema changed: instances cached before were decoded without
+		// its new defaults, and no event will refresh them (etcd did not
+		// change). List them again.
+		r.watches.Release(owner, instKey)
+	}
 	cache, err := r.watches.Watch(ctx, owner, instKey, r.instanceHandler(gvr))
 	if err != nil {
 		return fmt.Errorf("watching instances of %s: %w", gvr, err)

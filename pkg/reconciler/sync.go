@@ -392,12 +392,18 @@ func (p *pass) decorate(res *graph.Resource, u *unstructured.Unstructured, index
 		annotations = map[string]string{}
 	}
 	annotations[metadata.AnnotationApplyOrder] = strconv.Itoa(p.waves[res.ID])
+	delete(annotations, metadata.AnnotationDesiredHash)
+	u.SetAnnotations(annotations)
+	// The fingerprint of everything above: a live object that carries it
+	// and every desired field is exactly what rgd would apply.
+	annotations[metadata.AnnotationDesiredHash] = hashObject(u.Object)
 	u.SetAnnotations(annotations)
 }
 
 // upToDate reports whether applying desired would change nothing: either
 // rgd applied this very desired state and nobody touched the object since,
-// or the live object already holds every desired field.
+// or the live object holds every desired field, including the desired-hash
+// annotation (so a field removed from the template is not up to date).
 func (r *Reconciler) upToDate(live, desired *unstructured.Unstructured) bool {
 	h := hashObject(desired.Object)
 	if v, ok := r.applied.Load(live.GetUID()); ok {
@@ -503,33 +509,24 @@ func (p *pass) execute(ctx context.Context, actions []*action) {
 func (p *pass) write(ctx context.Context, a *action) {
 	client := p.r.dyn.Resource(a.node.GVR).Namespace(a.obj.GetNamespace())
 	h := hashObject(a.obj.Object)
+	created := false
 	if a.create {
-		out, err := client.Create(ctx, a.obj, metav1.CreateOptions{FieldManager: metadata.FieldManagerChildren})
+		// The cache has no such object, but it only holds rgd's: ask the
+		// API server whether someone else's is there before applying, so
+		// that an object rgd did not create is never taken over.
+		existing, err := client.Get(ctx, a.obj.GetName(), metav1.GetOptions{})
 		switch {
-		case err == nil:
-			a.result = out
-			p.r.applied.Store(out.GetUID(), appliedRecord{hash: h, resourceVersion: out.GetResourceVersion()})
-			p.r.event(p.inst, "Normal", "Created", "created %s", a.entry)
-			return
-		case apierrors.IsAlreadyExists(err):
-			existing, getErr := client.Get(ctx, a.obj.GetName(), metav1.GetOptions{})
-			if getErr != nil {
-				a.err = getErr
-				return
-			}
-			if existing.GetLabels()[metadata.LabelInstanceID] != string(p.inst.GetUID()) && !p.st.kind.AdoptExisting {
-				a.err = fmt.Errorf("%s already exists and was not created by rgd for this instance: rgd does not take over objects it did not create (annotate the ResourceGraphDefinition %s=\"true\" to allow it)",
-					a.entry, metadata.AnnotationAdopt)
-				p.r.event(p.inst, "Warning", "AdoptionRefused", "%v", a.err)
-				return
-			}
-			// Ours (the cache lagged) or adoption allowed: apply.
-		case isNamespaceMissing(err):
-			a.message = fmt.Sprintf("waiting for namespace %s to exist", a.obj.GetNamespace())
-			p.requeueAfter(2 * time.Second)
-			return
-		default:
+		case apierrors.IsNotFound(err):
+			created = true
+		case err != nil:
 			a.err = err
+			return
+		case existing.GetLabels()[metadata.LabelInstanceID] == string(p.inst.GetUID()):
+			// Ours: the cache lagged behind.
+		case !p.st.kind.AdoptExisting:
+			a.err = fmt.Errorf("%s already exists and was not created by rgd for this instance: rgd does not take over objects it did not create (annotate the ResourceGraphDefinition %s=\"true\" to allow it)",
+				a.entry, metadata.AnnotationAdopt)
+			p.r.event(p.inst, "Warning", "AdoptionRefused", "%v", a.err)
 			return
 		}
 	}
@@ -545,10 +542,13 @@ func (p *pass) write(ctx context.Context, a *action) {
 	}
 	a.result = out
 	p.r.applied.Store(out.GetUID(), appliedRecord{hash: h, resourceVersion: out.GetResourceVersion()})
-	if a.live != nil {
+	switch {
+	case created:
+		p.r.event(p.inst, "Normal", "Created", "created %s", a.entry)
+	case a.live != nil:
 		p.r.event(p.inst, "Normal", "Updated", "updated %s", a.entry)
-	} else {
-		p.r.event(p.inst, "Normal", "Created", "took over %s", a.entry)
+	default:
+		p.r.event(p.inst, "Normal", "Adopted", "took over %s", a.entry)
 	}
 }
 
