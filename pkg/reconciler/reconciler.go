@@ -105,11 +105,15 @@ type Reconciler struct {
 func (r *Reconciler) OnInstanceGone(fn func(schema.GroupVersionResource)) { r.onGone = fn }
 
 type kindState struct {
-	kind    Kind
-	gvr     schema.GroupVersionResource
-	owner   string
-	cache   watch.Cache
-	watched map[watch.Key]bool
+	kind Kind
+	// schemaChanged is when the instance schema last changed: the API
+	// server serves the new defaults a little after the CRD update, so for
+	// a while reconciles read instances from it rather than the cache.
+	schemaChanged time.Time
+	gvr           schema.GroupVersionResource
+	owner         string
+	cache         watch.Cache
+	watched       map[watch.Key]bool
 }
 
 type externalKey struct {
@@ -180,7 +184,12 @@ func (r *Reconciler) Register(ctx context.Context, k Kind) error {
 		}
 	}
 	instKey := watch.Key{GVR: gvr}
+	var schemaChanged time.Time
+	if existing != nil {
+		schemaChanged = existing.schemaChanged
+	}
 	if existing != nil && !equality.Semantic.DeepEqual(existing.kind.Graph.CRD.Spec.Versions, g.CRD.Spec.Versions) {
+		schemaChanged = time.Now()
 		// The schema changed: instances cached before were decoded without
 		// its new defaults, and no event will refresh them (etcd did not
 		// change). List them again.
@@ -193,7 +202,7 @@ func (r *Reconciler) Register(ctx context.Context, k Kind) error {
 	want[instKey] = true
 
 	r.mu.Lock()
-	st := &kindState{kind: k, gvr: gvr, owner: owner, cache: cache, watched: want}
+	st := &kindState{kind: k, gvr: gvr, owner: owner, cache: cache, watched: want, schemaChanged: schemaChanged}
 	r.kinds[gvr] = st
 	r.byGroupKind[schema.GroupKind{Group: gvr.Group, Kind: g.Instance.GVK.Kind}] = gvr
 	r.mu.Unlock()

@@ -32,6 +32,10 @@ const (
 	stateError      = "ERROR"
 )
 
+// schemaSettleTime is how long after an instance schema change reconciles
+// read instances from the API server instead of the cache.
+const schemaSettleTime = 2 * time.Minute
+
 // nodeState is what one pass found out about one resource of the graph.
 type nodeState struct {
 	state   string
@@ -88,6 +92,19 @@ func (r *Reconciler) reconcile(ctx context.Context, key Key) (result, error) {
 		return result{}, nil
 	}
 	inst := cached.DeepCopy()
+	if !st.schemaChanged.IsZero() && time.Since(st.schemaChanged) < schemaSettleTime {
+		// Right after a schema change the cache may hold the instance
+		// without its new defaults; the API server applies them on read.
+		fresh, err := r.dyn.Resource(st.gvr).Namespace(key.Namespace).Get(ctx, key.Name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			r.forget(key)
+			return result{}, nil
+		case err != nil:
+			return result{}, err
+		}
+		inst = fresh
+	}
 	inv, invErr := readInventory(inst.GetAnnotations())
 	if inst.GetDeletionTimestamp() != nil {
 		if invErr != nil {
@@ -121,6 +138,16 @@ func (r *Reconciler) reconcile(ctx context.Context, key Key) (result, error) {
 	p.in = render.NewInputs(p.g, inst.Object, nil)
 	if err := p.walk(ctx); err != nil {
 		return result{}, err
+	}
+	if !st.schemaChanged.IsZero() && time.Since(st.schemaChanged) < schemaSettleTime {
+		for _, ns := range p.states {
+			if ns.state == stateInProgress && strings.HasPrefix(ns.message, "waiting for data") {
+				// The API server may not serve the new schema's defaults
+				// yet, and nothing else would bring this instance back.
+				p.requeueAfter(time.Second)
+				break
+			}
+		}
 	}
 	if err := p.prune(ctx); err != nil {
 		return result{}, err
