@@ -42,6 +42,32 @@ func ObjectVariable(name string, s *spec.Schema) Variable {
 	return Variable{Name: name, DeclType: dt, CelType: dt.CelType(), schema: prepared}
 }
 
+// PrunedObjectVariable declares name as an object described by s exactly as
+// given (prepared for CEL, but no ObjectMeta, apiVersion or kind added): for
+// schemas a compiler has already cut down to the fields its expressions
+// select, where adding the rest back would only cost time.
+func PrunedObjectVariable(name string, s *spec.Schema) Variable {
+	prepared := prepare(s)
+	// Not a "resource root": the apiserver would replace a metadata that
+	// lacks name and generateName with just those two.
+	dt := declType(name, prepared, false)
+	return Variable{Name: name, DeclType: dt, CelType: dt.CelType(), schema: prepared}
+}
+
+// PrunedListVariable is ListVariable for a schema already cut down (see
+// PrunedObjectVariable).
+func PrunedListVariable(name string, s *spec.Schema) Variable {
+	elem := prepare(s)
+	dt := declType(name, elem, false)
+	list := apiservercel.NewListType(dt, CollectionMaxItems)
+	arr := &spec.Schema{SchemaProps: spec.SchemaProps{Type: []string{"array"}, Items: &spec.SchemaOrArray{Schema: elem}}}
+	return Variable{Name: name, DeclType: list, CelType: list.CelType(), schema: arr}
+}
+
+// ObjectMetaSchema returns the schema of metav1.ObjectMeta that
+// ObjectVariable adds to objects whose schema lacks it.
+func ObjectMetaSchema() spec.Schema { return objectMetaSchema() }
+
 // ListVariable declares name as a list of Kubernetes objects described by s (a forEach collection or an
 // external collection). Elements are prepared as in ObjectVariable. For cost estimation the list holds at
 // most CollectionMaxItems objects; evaluation is still bounded by PerCallCostLimit whatever the real size.

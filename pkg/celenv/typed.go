@@ -60,6 +60,15 @@ func NewBase(opts ...cel.EnvOption) (*Base, error) {
 	return &Base{env: env, opts: opts}, nil
 }
 
+// Parse parses expr without declaring anything (see Env.Parse).
+func (b *Base) Parse(expr string) (*cel.Ast, error) {
+	parsed, iss := b.env.Parse(expr)
+	if iss != nil && iss.Err() != nil {
+		return nil, fmt.Errorf("invalid CEL expression %q: %s", expr, iss.Err().Error())
+	}
+	return parsed, nil
+}
+
 // NewEnv builds an environment with the base libraries, opts (e.g. rgd's function library) and vars.
 // Object types found in the variables' DeclTypes are registered; field names that are CEL keywords (such as
 // metadata.namespace) can be selected by their plain name.

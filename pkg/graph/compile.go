@@ -82,9 +82,8 @@ type compiler struct {
 	// reach, by id (see fieldUse).
 	celSchemas map[string]*spec.Schema
 
-	// base holds the CEL libraries; parseEnv declares no variables.
-	base     *celenv.Base
-	parseEnv *celenv.Env
+	// base holds the CEL libraries.
+	base *celenv.Base
 	// parsed and compiled memoise work on identical expressions.
 	parsed      map[string]parseResult
 	checkedOnce map[string]bool
@@ -130,7 +129,7 @@ func (c *compiler) parseForCheck(src string) (*cel.Ast, error) {
 		c.checkedOnce = map[string]bool{}
 	}
 	if c.checkedOnce[src] {
-		return c.parseEnv.Parse(src)
+		return c.base.Parse(src)
 	}
 	c.checkedOnce[src] = true
 	return c.parse(src)
@@ -142,7 +141,7 @@ func (c *compiler) parse(src string) (*cel.Ast, error) {
 	if r, ok := c.parsed[src]; ok {
 		return r.ast, r.err
 	}
-	a, err := c.parseEnv.Parse(src)
+	a, err := c.base.Parse(src)
 	c.parsed[src] = parseResult{a, err}
 	return a, err
 }
@@ -626,12 +625,22 @@ func instanceSchema(specProps *extv1.JSONSchemaProps, namespaced bool) (*spec.Sc
 	if err != nil {
 		return nil, err
 	}
+	meta := celenv.ObjectMetaSchema()
+	if !namespaced {
+		props := make(map[string]spec.Schema, len(meta.Properties))
+		for k, v := range meta.Properties {
+			if k != "namespace" {
+				props[k] = v
+			}
+		}
+		meta.Properties = props
+	}
 	return &spec.Schema{SchemaProps: spec.SchemaProps{
 		Type: spec.StringOrArray{"object"},
 		Properties: map[string]spec.Schema{
 			"apiVersion": *spec.StringProperty(),
 			"kind":       *spec.StringProperty(),
-			"metadata":   objectMetaSchema(namespaced),
+			"metadata":   meta,
 			"spec":       *specSchema,
 		},
 	}}, nil

@@ -23,6 +23,7 @@ func (c *compiler) collectFieldUse() fieldUse {
 	for _, r := range c.resources {
 		roots = append(roots, r.ID)
 	}
+	roots = append(roots, schemaVar)
 	record := func(src string, alias map[string]string, extra []string) {
 		a, err := c.parse(src)
 		if err != nil {
@@ -34,7 +35,7 @@ func (c *compiler) collectFieldUse() fieldUse {
 			if to, ok := alias[root]; ok {
 				root = to
 			}
-			if c.ids[root] == nil {
+			if c.ids[root] == nil && root != schemaVar {
 				continue
 			}
 			segs := strings.Split(ref.Path, ".")[1:]

@@ -22,12 +22,6 @@ const eachVar = "each"
 
 // buildEnv declares `schema` and every resource id with its type.
 func (c *compiler) buildEnv() (*celenv.Env, bool) {
-	parseEnv, err := c.base.NewEnv(nil)
-	if err != nil {
-		c.errs.add("", "spec", "", "building the CEL environment: %v", err)
-		return nil, false
-	}
-	c.parseEnv = parseEnv
 	use := c.collectFieldUse()
 	c.celSchemas = make(map[string]*spec.Schema, len(c.resources))
 	for _, r := range c.resources {
@@ -39,7 +33,11 @@ func (c *compiler) buildEnv() (*celenv.Env, bool) {
 			c.celSchemas[r.ID] = pruned
 		}
 	}
-	vars := []celenv.Variable{celenv.ObjectVariable(schemaVar, c.instance.Schema)}
+	instance := pruneSchema(c.instance.Schema, use[schemaVar])
+	if instance == nil {
+		instance = &spec.Schema{SchemaProps: spec.SchemaProps{Type: spec.StringOrArray{"object"}}}
+	}
+	vars := []celenv.Variable{celenv.PrunedObjectVariable(schemaVar, instance)}
 	for _, r := range c.resources {
 		vars = append(vars, c.resourceVariable(r.ID, r))
 	}
@@ -62,9 +60,9 @@ func (c *compiler) resourceVariable(name string, r *Resource) celenv.Variable {
 		return celenv.DynVariable(name)
 	}
 	if r.IsCollection() {
-		return celenv.ListVariable(name, s)
+		return celenv.PrunedListVariable(name, s)
 	}
-	return celenv.ObjectVariable(name, s)
+	return celenv.PrunedObjectVariable(name, s)
 }
 
 // findDependencies reads the resource ids that each resource's expressions
@@ -260,7 +258,7 @@ func (c *compiler) checkReadyWhen(env *celenv.Env, r *Resource, pr *pendingResou
 	if r.IsCollection() {
 		each := celenv.DynVariable(eachVar)
 		if s := c.celSchemas[r.ID]; s != nil {
-			each = celenv.ObjectVariable(eachVar, s)
+			each = celenv.PrunedObjectVariable(eachVar, s)
 		}
 		var err error
 		if readyEnv, err = c.base.NewEnv([]celenv.Variable{each}); err != nil {
@@ -511,11 +509,6 @@ func toPlain(v any) (any, error) {
 	return out, nil
 }
 
-// objectMetaSchema is a placeholder metadata schema: celenv.ObjectVariable
-// fills in the full ObjectMeta when it declares `schema`.
-func objectMetaSchema(_ bool) spec.Schema {
-	return spec.Schema{SchemaProps: spec.SchemaProps{Type: spec.StringOrArray{"object"}}}
-}
 
 // forbidOmit reports omit() where a value must exist: conditions, forEach,
 // status, string templates and the identity of an object.
