@@ -78,6 +78,8 @@ type compiler struct {
 	pending      map[*Resource]*pendingResource
 	statusSites  []site
 	statusSchema *extv1.JSONSchemaProps
+	// conditionSources are the author's status.conditions expressions.
+	conditionSources []string
 	// celSchemas are the parts of the resources' schemas that expressions
 	// reach, by id (see fieldUse).
 	celSchemas map[string]*spec.Schema
@@ -549,8 +551,12 @@ func (c *compiler) parseStatus() {
 		case map[string]any:
 			keys := sortedKeys(val)
 			for _, k := range keys {
-				if len(p) == 0 && (k == "state" || k == "conditions") {
-					c.errs.add("", w.field(p.child(k)), "", "status.%s is reserved: rgd writes it", k)
+				if len(p) == 0 && k == "state" {
+					c.errs.add("", w.field(p.child(k)), "", "status.state is reserved: rgd writes it")
+					continue
+				}
+				if len(p) == 0 && k == "conditions" {
+					c.parseConditionList(val[k])
 					continue
 				}
 				visit(val[k], p.child(k))
@@ -571,6 +577,29 @@ func (c *compiler) parseStatus() {
 		}
 	}
 	visit(c.statusRaw, nil)
+}
+
+// parseConditionList reads the author's status.conditions: a list of
+// ${...} expressions, each returning a condition (runtime.newCondition) or a
+// list of them.
+func (c *compiler) parseConditionList(v any) {
+	field := "spec.schema.status.conditions"
+	list, ok := v.([]any)
+	if !ok {
+		c.errs.add("", field, "", "expected a list of ${runtime.newCondition(...)} expressions, got %s", jsonKind(v))
+		return
+	}
+	for i, item := range list {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		str, isString := item.(string)
+		if !isString {
+			c.errs.add("", f, "", "expected a ${...} expression returning a condition, got %s", jsonKind(item))
+			continue
+		}
+		if src, ok := standalone(c, "", f, str); ok {
+			c.conditionSources = append(c.conditionSources, src)
+		}
+	}
 }
 
 // standalone parses a value that must be exactly one ${...} expression.

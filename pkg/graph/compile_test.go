@@ -134,6 +134,9 @@ func describe(t *testing.T, g *Graph) string {
 			b.WriteString("  forEach " + d.Name + " in " + d.Expression.Source + "\n")
 		}
 	}
+	for _, e := range g.Instance.Conditions {
+		b.WriteString("status condition " + e.Source + " : " + e.Output.String() + "\n")
+	}
 	crd, err := yaml.Marshal(g.CRD)
 	require.NoError(t, err)
 	b.WriteString("crd:\n")

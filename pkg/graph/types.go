@@ -63,6 +63,10 @@ type Instance struct {
 	Schema *spec.Schema
 	// Status holds the status fields computed from expressions.
 	Status []*Field
+	// Conditions are the author's status.conditions expressions, each
+	// returning a condition or a list of conditions. When there are any,
+	// they are the instance's conditions on the wire (as in kro).
+	Conditions []*Expression
 }
 
 // Resource is one node of the graph.

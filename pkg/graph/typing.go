@@ -335,6 +335,33 @@ func (c *compiler) checkStatus(env *celenv.Env) {
 		c.instance.Status = append(c.instance.Status, f)
 	}
 	c.statusSchema = root
+	for i, src := range c.conditionSources {
+		field := fmt.Sprintf("spec.schema.status.conditions[%d]", i)
+		c.forbidOmit("", field, src, "status")
+		compiled, ok := c.compileExpr(env, "", field, src)
+		if !ok {
+			continue
+		}
+		if !isConditionType(compiled.OutputType) {
+			c.errs.add("", field, src, "a status condition must be a condition (runtime.newCondition(...)) or a list of them, this returns %s", typeName(compiled.OutputType))
+			continue
+		}
+		c.instance.Conditions = append(c.instance.Conditions, c.expression(env, compiled, nil))
+	}
+}
+
+// isConditionType accepts a condition map, a list of them, or dyn.
+func isConditionType(t *cel.Type) bool {
+	switch t.Kind() {
+	case types.DynKind:
+		return true
+	case types.ListKind:
+		return len(t.Parameters()) == 1 && isConditionType(t.Parameters()[0])
+	case types.MapKind:
+		p := t.Parameters()
+		return len(p) == 2 && p[0].Kind() == types.StringKind && (p[1].Kind() == types.StringKind || p[1].Kind() == types.DynKind)
+	}
+	return false
 }
 
 // setSchemaAt places a leaf schema at p, creating the objects on the way.

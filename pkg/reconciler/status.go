@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -70,7 +71,23 @@ func (p *pass) writeStatus(ctx context.Context) error {
 	default:
 		conds = append(conds, condition{typ: v1alpha1.ConditionResourcesReady, ok: true, reason: "AllResourcesReady", message: "all resources are ready"})
 	}
+	if len(p.g.Instance.Conditions) > 0 {
+		author, pending, err := render.Conditions(p.g, p.in)
+		if err != nil {
+			state = v1alpha1.InstanceStateError
+		}
+		return p.r.writeStatusWith(ctx, p.st.gvr, p.inst, fields, state, conds, &authorConditions{list: author, keepOld: len(pending) > 0 || err != nil})
+	}
 	return p.r.writeStatus(ctx, p.st.gvr, p.inst, fields, state, conds)
+}
+
+// authorConditions are the conditions an RGD's status.conditions produced;
+// when an RGD has any, they are the instance's conditions on the wire.
+type authorConditions struct {
+	list []map[string]any
+	// keepOld keeps earlier conditions whose expressions could not be
+	// evaluated this time.
+	keepOld bool
 }
 
 // currentStatusFields returns the instance's projected status fields as they
@@ -97,6 +114,12 @@ func stateOf(inst *unstructured.Unstructured) v1alpha1.InstanceState {
 // writeStatus writes state, conditions (with the root Ready) and fields
 // through the status subresource, only when they differ from what is there.
 func (r *Reconciler) writeStatus(ctx context.Context, gvr schema.GroupVersionResource, inst *unstructured.Unstructured, fields map[string]any, state v1alpha1.InstanceState, conds []condition) error {
+	return r.writeStatusWith(ctx, gvr, inst, fields, state, conds, nil)
+}
+
+// writeStatusWith is writeStatus with the author's conditions, when the RGD
+// defines some, in place of rgd's own.
+func (r *Reconciler) writeStatusWith(ctx context.Context, gvr schema.GroupVersionResource, inst *unstructured.Unstructured, fields map[string]any, state v1alpha1.InstanceState, conds []condition, author *authorConditions) error {
 	old, _ := inst.Object["status"].(map[string]any)
 	oldConds := map[string]map[string]any{}
 	if list, ok := old["conditions"].([]any); ok {
@@ -136,6 +159,36 @@ func (r *Reconciler) writeStatus(ctx context.Context, gvr schema.GroupVersionRes
 			}
 		}
 		list = append(list, m)
+	}
+	if author != nil {
+		list = list[:0]
+		seen := map[string]bool{}
+		for _, c := range author.list {
+			m := map[string]any{"observedGeneration": inst.GetGeneration(), "lastTransitionTime": now}
+			for k, v := range c {
+				m[k] = v
+			}
+			t, _ := m["type"].(string)
+			if prev, ok := oldConds[t]; ok && prev["status"] == m["status"] {
+				if ts, ok := prev["lastTransitionTime"]; ok {
+					m["lastTransitionTime"] = ts
+				}
+			}
+			seen[t] = true
+			list = append(list, m)
+		}
+		if author.keepOld {
+			var kept []string
+			for t := range oldConds {
+				if !seen[t] {
+					kept = append(kept, t)
+				}
+			}
+			sort.Strings(kept)
+			for _, t := range kept {
+				list = append(list, oldConds[t])
+			}
+		}
 	}
 	status := map[string]any{}
 	for k, v := range fields {

@@ -451,3 +451,36 @@ func prune(m map[string]any) {
 		}
 	}
 }
+
+// Conditions evaluates the author's status.conditions: each expression gives
+// a condition or a list of them. Expressions whose inputs are not there yet
+// are reported as pending.
+func Conditions(g *graph.Graph, in *Inputs) ([]map[string]any, []Pending, error) {
+	var out []map[string]any
+	var pending []Pending
+	var errs []error
+	for _, e := range g.Instance.Conditions {
+		v, err := evalValue(e, in.act)
+		if err != nil {
+			if celenv.IsDataPending(err) {
+				pending = append(pending, Pending{Field: "conditions", Expression: e.Source, Reason: err.Error()})
+				continue
+			}
+			errs = append(errs, fmt.Errorf("status.conditions ${%s}: %w", e.Source, err))
+			continue
+		}
+		items, isList := v.([]any)
+		if !isList {
+			items = []any{v}
+		}
+		for _, it := range items {
+			m, ok := it.(map[string]any)
+			if !ok {
+				errs = append(errs, fmt.Errorf("status.conditions ${%s} returned %T, expected a condition", e.Source, it))
+				continue
+			}
+			out = append(out, m)
+		}
+	}
+	return out, pending, errors.Join(errs...)
+}
