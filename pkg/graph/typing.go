@@ -536,7 +536,6 @@ func toPlain(v any) (any, error) {
 	return out, nil
 }
 
-
 // forbidOmit reports omit() where a value must exist: conditions, forEach,
 // status, string templates and the identity of an object.
 func (c *compiler) forbidOmit(id, field, src, where string) {
