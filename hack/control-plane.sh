@@ -26,7 +26,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PRINT_DIR=false
 [[ "${1:-}" == "--print-dir" ]] && PRINT_DIR=true
 
-log() { if ! $PRINT_DIR; then echo "control-plane: $*" >&2; else echo "control-plane: $*" >&2; fi; }
+# Progress goes to stderr so that --print-dir's stdout is only the directory.
+log() { echo "control-plane: $*" >&2; }
 
 if [[ -n "${RGD_K8S_BINARIES:-}" ]]; then
   for b in kube-apiserver etcd; do
