@@ -37,8 +37,9 @@ unit: ## Unit tests only (no control plane).
 test: control-plane verify-generated fmt vet ## Every test: unit and integration, on a real kube-apiserver.
 	$(GO) test $(TEST_FLAGS) ./...
 
-bench: control-plane build
-	@echo "make bench: coming with the benchmark harness"
+# BENCH_FLAGS adds harness flags, e.g. BENCH_FLAGS="--sizes 100,500,2000" or "--quick".
+bench: control-plane ## Benchmarks on a local control plane (N=100,500); results in bench-results.md.
+	$(GO) run ./hack/bench --out bench-results.md $(BENCH_FLAGS)
 
 clean:
 	rm -rf bin .rgd-dev
