@@ -91,6 +91,11 @@ type Reconciler struct {
 	// no comparison and no write.
 	applied sync.Map // types.UID -> appliedRecord
 
+	// written holds children rgd just wrote until the informer cache has
+	// them, so that a reconcile right after a write (the write's own
+	// events trigger one) does not write again while the cache lags.
+	written sync.Map // writtenKey -> writtenObject
+
 	// onGone is told when an instance of a kind is gone.
 	onGone func(schema.GroupVersionResource)
 
@@ -117,6 +122,11 @@ type kindState struct {
 }
 
 type externalKey struct {
+	gvr             schema.GroupVersionResource
+	namespace, name string
+}
+
+type writtenKey struct {
 	gvr             schema.GroupVersionResource
 	namespace, name string
 }

@@ -178,6 +178,11 @@ func (r *Reconciler) ensureManaged(ctx context.Context, st *kindState, inst *uns
 	if !needLabels && hasFinalizer && hasInventory {
 		return inst, nil
 	}
+	// The first write also records the children the instance will have as
+	// far as they can be known now (rendered with desired states standing
+	// in for live ones), so that creating them usually needs no further
+	// inventory write.
+	inv, _ = inv.with(r.predictChildren(st, inst)...)
 	patch := map[string]any{
 		"metadata": map[string]any{
 			"resourceVersion": inst.GetResourceVersion(),
@@ -187,6 +192,41 @@ func (r *Reconciler) ensureManaged(ctx context.Context, st *kindState, inst *uns
 		},
 	}
 	return r.patchInstance(ctx, st, inst, patch)
+}
+
+// predictChildren renders the graph offline, each rendered child standing in
+// for its live state, and returns the children it would create. Whatever
+// cannot be rendered yet (it needs live status or an external object) is
+// left for the inventory writes of the walk.
+func (r *Reconciler) predictChildren(st *kindState, inst *unstructured.Unstructured) []Entry {
+	g := st.kind.Graph
+	waves := deletionWaves(g)
+	in := render.NewInputs(g, inst.Object, nil)
+	var out []Entry
+	for _, res := range g.Resources {
+		if res.External {
+			continue
+		}
+		rendered, err := render.Resource(res, in, inst.GetNamespace(), render.Options{MaxCollectionSize: r.opts.MaxCollectionSize})
+		if err != nil || !rendered.Included || len(rendered.Pending) > 0 {
+			continue
+		}
+		items := make([]any, 0, len(rendered.Objects))
+		for _, obj := range rendered.Objects {
+			u := unstructured.Unstructured{Object: obj}
+			out = append(out, Entry{
+				APIVersion: res.GVK.GroupVersion().String(), Kind: res.GVK.Kind, Resource: res.GVR.Resource,
+				Namespace: u.GetNamespace(), Name: u.GetName(), Node: res.ID, Wave: waves[res.ID],
+			})
+			items = append(items, obj)
+		}
+		if res.IsCollection() {
+			in.Set(res.ID, items)
+		} else if len(items) == 1 {
+			in.Set(res.ID, items[0])
+		}
+	}
+	return out
 }
 
 func finalizerIfMissing(has bool) []string {
@@ -369,6 +409,20 @@ func (p *pass) plan(res *graph.Resource) []*action {
 		var live *unstructured.Unstructured
 		if cache != nil {
 			live, _ = cache.Get(u.GetNamespace(), u.GetName())
+		}
+		wk := writtenKey{gvr: res.GVR, namespace: u.GetNamespace(), name: u.GetName()}
+		if w, ok := p.r.written.Load(wk); ok {
+			recent := w.(writtenObject).obj
+			switch {
+			case time.Since(w.(writtenObject).at) > writtenTTL:
+				p.r.written.Delete(wk) // never let a stale write hide a deletion
+			case live == nil:
+				live = recent // the cache has not seen rgd's write yet
+			case live.GetUID() == recent.GetUID() && olderVersion(live, recent):
+				live = recent
+			default:
+				p.r.written.Delete(wk) // the cache caught up
+			}
 		}
 		switch {
 		case live == nil:
@@ -569,6 +623,7 @@ func (p *pass) write(ctx context.Context, a *action) {
 	}
 	a.result = out
 	p.r.applied.Store(out.GetUID(), appliedRecord{hash: h, resourceVersion: out.GetResourceVersion()})
+	p.r.written.Store(writtenKey{gvr: a.node.GVR, namespace: out.GetNamespace(), name: out.GetName()}, writtenObject{obj: out, at: time.Now()})
 	switch {
 	case created:
 		p.r.event(p.inst, "Normal", "Created", "created %s", a.entry)
@@ -720,6 +775,7 @@ func (r *Reconciler) deleteChild(ctx context.Context, inst *unstructured.Unstruc
 		return false, fmt.Errorf("deleting %s: %w", e, err)
 	}
 	r.applied.Delete(uid)
+	r.written.Delete(writtenKey{gvr: gvr, namespace: e.Namespace, name: e.Name})
 	r.event(inst, "Normal", "Deleted", "deleted %s", e)
 	return false, nil
 }
@@ -728,4 +784,23 @@ func (r *Reconciler) event(obj runtime.Object, eventType, reason, format string,
 	if r.opts.Recorder != nil {
 		r.opts.Recorder.Eventf(obj, eventType, reason, format, args...)
 	}
+}
+
+// writtenObject is a child as rgd's write returned it.
+type writtenObject struct {
+	obj *unstructured.Unstructured
+	at  time.Time
+}
+
+// writtenTTL bounds how long a write stands in for the cache: informers
+// catch up in milliseconds, and a longer wait means something else happened.
+const writtenTTL = 5 * time.Second
+
+// olderVersion reports whether a's resourceVersion is older than b's. They
+// are opaque strings to clients, but etcd's are increasing integers; when
+// they are not numbers, the cache is trusted.
+func olderVersion(a, b *unstructured.Unstructured) bool {
+	va, errA := strconv.ParseUint(a.GetResourceVersion(), 10, 64)
+	vb, errB := strconv.ParseUint(b.GetResourceVersion(), 10, 64)
+	return errA == nil && errB == nil && va < vb
 }
