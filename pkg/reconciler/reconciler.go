@@ -96,6 +96,9 @@ type Reconciler struct {
 	// events trigger one) does not write again while the cache lags.
 	written sync.Map // writtenKey -> writtenObject
 
+	// deleting remembers, per instance UID, the deletion wave it waits for.
+	deleting sync.Map // types.UID -> deletionWave
+
 	// onGone is told when an instance of a kind is gone.
 	onGone func(schema.GroupVersionResource)
 
