@@ -5,7 +5,7 @@ CONTROLLER_GEN ?= $(GO) run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.2
 # Packages under test; the race detector is on everywhere.
 TEST_FLAGS ?= -race -count=1 -timeout 30m
 
-.PHONY: all build run test unit generate verify-generated control-plane fmt vet lint bench fuzz clean
+.PHONY: all build run test unit generate verify-generated control-plane fmt vet bench fuzz clean
 
 all: build
 
@@ -40,6 +40,14 @@ test: control-plane verify-generated fmt vet ## Every test: unit and integration
 # BENCH_FLAGS adds harness flags, e.g. BENCH_FLAGS="--sizes 100,500,2000" or "--quick".
 bench: control-plane ## Benchmarks on a local control plane (N=100,500); results in bench-results.md.
 	$(GO) run ./hack/bench --out bench-results.md $(BENCH_FLAGS)
+
+FUZZTIME ?= 30s
+fuzz: ## Run every fuzz target for FUZZTIME each (seed corpora live in testdata/fuzz).
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./pkg/template
+	$(GO) test -run '^$$' -fuzz '^FuzzParseField$$' -fuzztime $(FUZZTIME) ./pkg/simpleschema
+	$(GO) test -run '^$$' -fuzz '^FuzzToOpenAPI$$' -fuzztime $(FUZZTIME) ./pkg/simpleschema
+	$(GO) test -run '^$$' -fuzz '^FuzzJSONRoundTrip$$' -fuzztime $(FUZZTIME) ./pkg/cellib
+	$(GO) test -run '^$$' -fuzz '^FuzzSeededString$$' -fuzztime $(FUZZTIME) ./pkg/cellib
 
 clean:
 	rm -rf bin .rgd-dev
