@@ -119,6 +119,15 @@ func (c *Controller) Start(ctx context.Context) error {
 	crds := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
 	if _, err := c.watches.Watch(ctx, "rgd-controller", watch.Key{GVR: crds}, func(ev watch.Event) {
 		if ev.Type == watch.Deleted {
+			// A generated CRD deleted by hand: its RGD creates it again.
+			if name := ev.Object.GetLabels()[metadata.LabelRGDName]; name != "" && ev.Object.GetLabels()[metadata.LabelOwned] == "true" {
+				c.mu.Lock()
+				if s := c.served[name]; s != nil {
+					s.generation = -1 // forces a full reconcile
+				}
+				c.mu.Unlock()
+				c.queue.Add(name)
+			}
 			return
 		}
 		c.mu.Lock()
