@@ -29,9 +29,6 @@ func TestReadProcMissing(t *testing.T) {
 }
 
 func TestReadProcSelf(t *testing.T) {
-	if _, err := os.Stat("/proc/self/status"); err != nil {
-		t.Skip("no /proc on this system: the harness needs Linux")
-	}
 	s, err := ReadProc("/proc", os.Getpid())
 	require.NoError(t, err)
 	assert.Positive(t, s.RSS)

@@ -229,11 +229,6 @@ func TestCostEstimateRejection(t *testing.T) {
 }
 
 func TestRuntimeCostLimit(t *testing.T) {
-	if raceEnabled {
-		// cel-go v0.29.2's runtime cost tracker scans its value stack on every step and the stack grows with
-		// comprehension iterations, so reaching the 1M limit takes ~2 s normally and over a minute under -race.
-		t.Skip("too slow under the race detector (cel-go cost tracker is quadratic in loop iterations)")
-	}
 	env := testEnv(t)
 	// Two nested passes over a collection are within the static estimate (CollectionMaxItems), so the
 	// runtime limit is what stops them on a large input.

@@ -49,6 +49,9 @@ func TestMain(m *testing.M) {
 
 func liveConfig(t *testing.T) *rest.Config {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: starts a local control plane, which -short does not")
+	}
 	live.once.Do(func() {
 		if err := devcluster.CheckBinaries(devcluster.BinDir(""), devcluster.Etcd, devcluster.KubeAPIServer); err != nil {
 			live.missing = err
@@ -58,9 +61,7 @@ func liveConfig(t *testing.T) *rest.Config {
 		defer cancel()
 		live.cluster, live.err = devcluster.Start(ctx, devcluster.Options{})
 	})
-	if live.missing != nil {
-		t.Skipf("needs a control plane: %v", live.missing)
-	}
+	require.NoError(t, live.missing, "the live tests need the control-plane binaries: run make control-plane")
 	require.NoError(t, live.err, "starting the control plane")
 	return live.cluster.RESTConfig()
 }
