@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -273,8 +272,7 @@ func drawGraph(g *graph.Graph, format string) string {
 		fmt.Fprintf(&b, "  %q [label=%q%s];\n", r.ID, label(i, r), style)
 	}
 	for _, r := range g.Resources {
-		deps := slices.Clone(r.Dependencies)
-		for _, d := range deps {
+		for _, d := range r.Dependencies {
 			fmt.Fprintf(&b, "  %q -> %q;\n", d, r.ID)
 		}
 	}

@@ -71,27 +71,15 @@ func Render(g *graph.Graph, instance map[string]any) (*Rendered, error) {
 	}
 	out := &Rendered{Instance: inst}
 	in := render.NewInputs(g, inst, nil)
-	for _, r := range g.Resources {
-		res, err := render.Resource(r, in, namespace, render.Options{})
-		if err != nil {
-			return nil, err
+	for _, r := range render.Offline(g, in, namespace, render.Options{}) {
+		if r.Err != nil {
+			return nil, r.Err
 		}
-		rr := RenderedResource{Resource: r, Skipped: !res.Included, Pending: res.Pending}
-		if res.Included && len(res.Pending) == 0 {
-			rr.Objects = res.Objects
-			if !r.External {
-				if r.IsCollection() {
-					items := make([]any, len(res.Objects))
-					for i, o := range res.Objects {
-						items[i] = o
-					}
-					in.Set(r.ID, items)
-				} else if len(res.Objects) == 1 {
-					in.Set(r.ID, res.Objects[0])
-				}
-			}
+		rr := RenderedResource{Resource: r.Resource, Skipped: !r.Result.Included, Pending: r.Result.Pending}
+		if r.Result.Included && len(r.Result.Pending) == 0 {
+			rr.Objects = r.Result.Objects
 		}
-		out.Pending = append(out.Pending, res.Pending...)
+		out.Pending = append(out.Pending, r.Result.Pending...)
 		out.Resources = append(out.Resources, rr)
 	}
 	status, pending, err := render.Status(g, in)

@@ -162,11 +162,9 @@ type pendingResource struct {
 
 func (c *compiler) compile() *Graph {
 	c.pending = map[*Resource]*pendingResource{}
-	if !c.compileSchema() {
-		// Without the instance schema nothing can be type-checked; the
-		// resources are still checked for what needs no types.
-		c.instance = nil
-	}
+	// Without the instance schema nothing can be type-checked, but the
+	// resources are still checked for what needs no types.
+	c.compileSchema()
 	for i, r := range c.rgd.Spec.Resources {
 		c.parseResource(i, r)
 	}
@@ -211,11 +209,11 @@ func (c *compiler) compile() *Graph {
 
 // compileSchema checks spec.schema and turns its SimpleSchema into the
 // OpenAPI schema of the instance.
-func (c *compiler) compileSchema() bool {
+func (c *compiler) compileSchema() {
 	s := c.rgd.Spec.Schema
 	if s == nil {
 		c.errs.add("", "spec.schema", "", "required: an RGD needs a schema with kind and apiVersion")
-		return false
+		return
 	}
 	ok := true
 	if !kindPattern.MatchString(s.Kind) {
@@ -247,20 +245,20 @@ func (c *compiler) compileSchema() bool {
 	specMap, okSpec := c.decodeRaw(s.Spec.Raw, "spec.schema.spec")
 	typesMap, okTypes := c.decodeRaw(s.Types.Raw, "spec.schema.types")
 	if !okSpec || !okTypes {
-		return false
+		return
 	}
 	props, fieldErrs := simpleschema.ToOpenAPI(specMap, typesMap, simpleschema.Options{})
 	for _, fe := range fieldErrs {
 		c.errs.add("", fe.Field, "", "%s", fe.ErrorBody())
 	}
 	if len(fieldErrs) > 0 || !ok {
-		return false
+		return
 	}
 	c.specProps = props
 
 	statusMap, okStatus := c.decodeRaw(s.Status.Raw, "spec.schema.status")
 	if !okStatus {
-		return false
+		return
 	}
 	c.statusRaw = statusMap
 
@@ -268,7 +266,7 @@ func (c *compiler) compileSchema() bool {
 	instSchema, err := instanceSchema(props, namespaced)
 	if err != nil {
 		c.errs.add("", "spec.schema.spec", "", "%v", err)
-		return false
+		return
 	}
 	c.instance = &Instance{
 		GVK:        gvk,
@@ -276,7 +274,6 @@ func (c *compiler) compileSchema() bool {
 		Namespaced: namespaced,
 		Schema:     instSchema,
 	}
-	return true
 }
 
 // decodeRaw decodes an optional JSON object of the RGD.

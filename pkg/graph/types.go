@@ -229,6 +229,18 @@ func (p Path) String() string {
 	return b.String()
 }
 
+// under renders the path below the field path prefix, such as
+// spec.resources[0].template with metadata.name.
+func (p Path) under(prefix string) string {
+	switch {
+	case len(p) == 0:
+		return prefix
+	case p[0].Index >= 0:
+		return prefix + p.String()
+	}
+	return prefix + "." + p.String()
+}
+
 func (p Path) child(key string) Path {
 	return append(p[:len(p):len(p)], PathElement{Key: key, Index: -1})
 }

@@ -112,10 +112,7 @@ func fieldOf(resourceField string, r *Resource, p Path) string {
 	if r.External {
 		prefix = resourceField + ".externalRef"
 	}
-	if len(p) == 0 {
-		return prefix
-	}
-	return prefix + "." + p.String()
+	return p.under(prefix)
 }
 
 // typeCheck compiles every expression against the typed environment and
@@ -296,7 +293,7 @@ func (c *compiler) checkReadyWhen(env *celenv.Env, r *Resource, pr *pendingResou
 func (c *compiler) checkStatus(env *celenv.Env) {
 	root := &extv1.JSONSchemaProps{Type: "object", Properties: map[string]extv1.JSONSchemaProps{}}
 	for _, s := range c.statusSites {
-		field := "spec.schema.status." + s.path.String()
+		field := s.path.under("spec.schema.status")
 		f := &Field{Path: s.path, Standalone: s.tmpl.IsStandalone()}
 		var out *extv1.JSONSchemaProps
 		ok := true

@@ -34,15 +34,7 @@ type walker struct {
 	exprAllowed func(Path) bool
 }
 
-func (w *walker) field(p Path) string {
-	if len(p) == 0 {
-		return w.fieldPrefix
-	}
-	if p[0].Index >= 0 {
-		return w.fieldPrefix + p.String()
-	}
-	return w.fieldPrefix + "." + p.String()
-}
+func (w *walker) field(p Path) string { return p.under(w.fieldPrefix) }
 
 // walk checks v at path p against schema s. A nil s means schemaless: any
 // value is accepted.

@@ -114,6 +114,8 @@ func (r *Reconciler) OnInstanceGone(fn func(schema.GroupVersionResource)) { r.on
 
 type kindState struct {
 	kind Kind
+	// layout is derived from kind.Graph once, when it is registered.
+	layout layout
 	// schemaChanged is when the instance schema last changed: the API
 	// server serves the new defaults a little after the CRD update, so for
 	// a while reconciles read instances from it rather than the cache.
@@ -215,7 +217,7 @@ func (r *Reconciler) Register(ctx context.Context, k Kind) error {
 	want[instKey] = true
 
 	r.mu.Lock()
-	st := &kindState{kind: k, gvr: gvr, owner: owner, cache: cache, watched: want, schemaChanged: schemaChanged}
+	st := &kindState{kind: k, layout: newLayout(g), gvr: gvr, owner: owner, cache: cache, watched: want, schemaChanged: schemaChanged}
 	r.kinds[gvr] = st
 	r.byGroupKind[schema.GroupKind{Group: gvr.Group, Kind: g.Instance.GVK.Kind}] = gvr
 	r.mu.Unlock()

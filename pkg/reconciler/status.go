@@ -215,8 +215,6 @@ func sameJSON(a, b any) bool {
 	return err1 == nil && err2 == nil && bytes.Equal(ja, jb)
 }
 
-func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
-
 // countState keeps the instances-by-state gauge.
 func (r *Reconciler) countState(inst *unstructured.Unstructured, state string) {
 	if r.opts.Metrics == nil {

@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -58,7 +59,6 @@ type pass struct {
 	in       *render.Inputs
 	states   map[string]*nodeState
 	inv      Inventory
-	waves    map[string]int
 	requeue  time.Duration
 	graphErr error
 }
@@ -133,7 +133,7 @@ func (r *Reconciler) reconcile(ctx context.Context, key Key) (result, error) {
 
 	p := &pass{
 		r: r, st: st, key: key, inst: inst, g: st.kind.Graph,
-		states: map[string]*nodeState{}, inv: inv, waves: deletionWaves(st.kind.Graph),
+		states: map[string]*nodeState{}, inv: inv,
 	}
 	p.in = render.NewInputs(p.g, inst.Object, nil)
 	if err := p.walk(ctx); err != nil {
@@ -199,31 +199,14 @@ func (r *Reconciler) ensureManaged(ctx context.Context, st *kindState, inst *uns
 // cannot be rendered yet (it needs live status or an external object) is
 // left for the inventory writes of the walk.
 func (r *Reconciler) predictChildren(st *kindState, inst *unstructured.Unstructured) []Entry {
-	g := st.kind.Graph
-	waves := deletionWaves(g)
-	in := render.NewInputs(g, inst.Object, nil)
+	in := render.NewInputs(st.kind.Graph, inst.Object, nil)
 	var out []Entry
-	for _, res := range g.Resources {
-		if res.External {
+	for _, rr := range render.Offline(st.kind.Graph, in, inst.GetNamespace(), render.Options{MaxCollectionSize: r.opts.MaxCollectionSize}) {
+		if rr.Err != nil || rr.Resource.External || !rr.Result.Included || len(rr.Result.Pending) > 0 {
 			continue
 		}
-		rendered, err := render.Resource(res, in, inst.GetNamespace(), render.Options{MaxCollectionSize: r.opts.MaxCollectionSize})
-		if err != nil || !rendered.Included || len(rendered.Pending) > 0 {
-			continue
-		}
-		items := make([]any, 0, len(rendered.Objects))
-		for _, obj := range rendered.Objects {
-			u := unstructured.Unstructured{Object: obj}
-			out = append(out, Entry{
-				APIVersion: res.GVK.GroupVersion().String(), Kind: res.GVK.Kind, Resource: res.GVR.Resource,
-				Namespace: u.GetNamespace(), Name: u.GetName(), Node: res.ID, Wave: waves[res.ID],
-			})
-			items = append(items, obj)
-		}
-		if res.IsCollection() {
-			in.Set(res.ID, items)
-		} else if len(items) == 1 {
-			in.Set(res.ID, items[0])
+		for _, obj := range rr.Result.Objects {
+			out = append(out, st.layout.entry(rr.Resource, &unstructured.Unstructured{Object: obj}))
 		}
 	}
 	return out
@@ -239,7 +222,7 @@ func finalizerIfMissing(has bool) []string {
 // patchInstance merge-patches the instance's metadata, guarded by its
 // resourceVersion so that a concurrent change is never overwritten.
 func (r *Reconciler) patchInstance(ctx context.Context, st *kindState, inst *unstructured.Unstructured, patch map[string]any) (*unstructured.Unstructured, error) {
-	body, err := jsonMarshal(patch)
+	body, err := json.Marshal(patch)
 	if err != nil {
 		return nil, err
 	}
@@ -274,53 +257,50 @@ func (p *pass) saveInventory(ctx context.Context, inv Inventory) error {
 	return nil
 }
 
-// deletionWaves gives each resource its deletion wave: dependents are
-// deleted before what they depend on, and Namespaces after everything (the
-// children that live in them).
-func deletionWaves(g *graph.Graph) map[string]int {
-	level := map[string]int{}
-	for _, res := range g.Resources {
-		l := 0
-		for _, d := range res.Dependencies {
-			l = max(l, level[d]+1)
-		}
-		level[res.ID] = l
-	}
-	waves := map[string]int{}
-	for _, res := range g.Resources {
-		if res.GVK.Group == "" && res.GVK.Kind == "Namespace" {
-			waves[res.ID] = 0
-			continue
-		}
-		waves[res.ID] = level[res.ID] + 1
-	}
-	return waves
+// layout is what the reconciler derives once from a graph: the creation
+// levels (a resource's level is one more than its deepest dependency's) and
+// the deletion waves (dependents are deleted before what they depend on,
+// and Namespaces after everything, the children that live in them).
+type layout struct {
+	levels [][]*graph.Resource
+	waves  map[string]int
 }
 
-// levels groups the graph's resources by creation level: a resource's level
-// is one more than its deepest dependency's.
-func levels(g *graph.Graph) [][]*graph.Resource {
+func newLayout(g *graph.Graph) layout {
+	l := layout{waves: map[string]int{}}
 	level := map[string]int{}
-	var out [][]*graph.Resource
 	for _, res := range g.Resources {
-		l := 0
+		n := 0
 		for _, d := range res.Dependencies {
-			l = max(l, level[d]+1)
+			n = max(n, level[d]+1)
 		}
-		level[res.ID] = l
-		for len(out) <= l {
-			out = append(out, nil)
+		level[res.ID] = n
+		for len(l.levels) <= n {
+			l.levels = append(l.levels, nil)
 		}
-		out[l] = append(out[l], res)
+		l.levels[n] = append(l.levels[n], res)
+		if res.GVK.Group == "" && res.GVK.Kind == "Namespace" {
+			l.waves[res.ID] = 0
+		} else {
+			l.waves[res.ID] = n + 1
+		}
 	}
-	return out
+	return l
+}
+
+// entry is the inventory entry of a rendered child.
+func (l layout) entry(res *graph.Resource, u *unstructured.Unstructured) Entry {
+	return Entry{
+		APIVersion: res.GVK.GroupVersion().String(), Kind: res.GVK.Kind, Resource: res.GVR.Resource,
+		Namespace: u.GetNamespace(), Name: u.GetName(), Node: res.ID, Wave: l.waves[res.ID],
+	}
 }
 
 // walk renders, applies and checks the readiness of every resource, level by
 // level: the writes of one level run in parallel, and a level starts as soon
 // as the previous one is done, in the same reconcile.
 func (p *pass) walk(ctx context.Context) error {
-	for _, level := range levels(p.g) {
+	for _, level := range p.st.layout.levels {
 		var actions []*action
 		for _, res := range level {
 			actions = append(actions, p.plan(res)...)
@@ -400,10 +380,7 @@ func (p *pass) plan(res *graph.Resource) []*action {
 			seen[id] = true
 		}
 		p.decorate(res, u, i, len(rendered.Objects))
-		entry := Entry{
-			APIVersion: res.GVK.GroupVersion().String(), Kind: res.GVK.Kind, Resource: res.GVR.Resource,
-			Namespace: u.GetNamespace(), Name: u.GetName(), Node: res.ID, Wave: p.waves[res.ID],
-		}
+		entry := p.st.layout.entry(res, u)
 		ns.desired = append(ns.desired, entry)
 		a := &action{node: res, index: i, obj: u, entry: entry}
 		var live *unstructured.Unstructured
@@ -472,7 +449,7 @@ func (p *pass) decorate(res *graph.Resource, u *unstructured.Unstructured, index
 	if annotations == nil {
 		annotations = map[string]string{}
 	}
-	annotations[metadata.AnnotationApplyOrder] = strconv.Itoa(p.waves[res.ID])
+	annotations[metadata.AnnotationApplyOrder] = strconv.Itoa(p.st.layout.waves[res.ID])
 	delete(annotations, metadata.AnnotationDesiredHash)
 	u.SetAnnotations(annotations)
 	// The fingerprint of everything above: a live object that carries it
@@ -481,12 +458,17 @@ func (p *pass) decorate(res *graph.Resource, u *unstructured.Unstructured, index
 	u.SetAnnotations(annotations)
 }
 
+// desiredHash is the fingerprint decorate stamped on a desired child.
+func desiredHash(desired *unstructured.Unstructured) string {
+	return desired.GetAnnotations()[metadata.AnnotationDesiredHash]
+}
+
 // upToDate reports whether applying desired would change nothing: either
 // rgd applied this very desired state and nobody touched the object since,
 // or the live object holds every desired field, including the desired-hash
 // annotation (so a field removed from the template is not up to date).
 func (r *Reconciler) upToDate(live, desired *unstructured.Unstructured) bool {
-	h := hashObject(desired.Object)
+	h := desiredHash(desired)
 	if v, ok := r.applied.Load(live.GetUID()); ok {
 		rec := v.(appliedRecord)
 		if rec.hash == h && rec.resourceVersion == live.GetResourceVersion() {
@@ -589,7 +571,7 @@ func (p *pass) execute(ctx context.Context, actions []*action) {
 // write creates or applies one child.
 func (p *pass) write(ctx context.Context, a *action) {
 	client := p.r.dyn.Resource(a.node.GVR).Namespace(a.obj.GetNamespace())
-	h := hashObject(a.obj.Object)
+	h := desiredHash(a.obj)
 	created := false
 	if a.create {
 		// The cache has no such object, but it only holds rgd's: ask the

@@ -484,3 +484,38 @@ func Conditions(g *graph.Graph, in *Inputs) ([]map[string]any, []Pending, error)
 	}
 	return out, pending, errors.Join(errs...)
 }
+
+// Rendering is one resource of an offline rendering.
+type Rendering struct {
+	// Resource is the compiled resource.
+	Resource *graph.Resource
+	// Result is what rendering it gave; nil when Err is set.
+	Result *Result
+	// Err is a rendering error of this resource.
+	Err error
+}
+
+// Offline renders every resource of the graph in topological order without
+// a cluster: each rendered child (not an external reference) stands in for
+// its live state in the resources after it. What needs anything else (a
+// status, an external object) stays pending.
+func Offline(g *graph.Graph, in *Inputs, namespace string, opts Options) []Rendering {
+	out := make([]Rendering, 0, len(g.Resources))
+	for _, r := range g.Resources {
+		res, err := Resource(r, in, namespace, opts)
+		out = append(out, Rendering{Resource: r, Result: res, Err: err})
+		if err != nil || r.External || !res.Included || len(res.Pending) > 0 {
+			continue
+		}
+		if r.IsCollection() {
+			items := make([]any, len(res.Objects))
+			for i, o := range res.Objects {
+				items[i] = o
+			}
+			in.Set(r.ID, items)
+		} else if len(res.Objects) == 1 {
+			in.Set(r.ID, res.Objects[0])
+		}
+	}
+	return out
+}

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -47,11 +47,6 @@ type Options struct {
 	Metrics *metrics.Metrics
 	// OnCompile, when set, is told of every compilation (for metrics).
 	OnCompile func(d time.Duration, err error)
-}
-
-// Resolver is a schema resolver whose cache can be dropped when CRDs change.
-type Resolver interface {
-	schemas.Resolver
 }
 
 // Controller reconciles ResourceGraphDefinitions.
@@ -411,9 +406,6 @@ func (c *Controller) writeStatus(ctx context.Context, obj *unstructured.Unstruct
 	set := func(t v1alpha1.ConditionType, u conditionUpdate) {
 		if !u.set {
 			u = conditionUpdate{reason: "Pending", message: "waiting for the steps before it"}
-			if t == v1alpha1.ConditionGraphAccepted {
-				u.reason = "Pending"
-			}
 		}
 		s := metav1.ConditionFalse
 		if u.ok {
@@ -492,18 +484,5 @@ func equalStatus(a, b *v1alpha1.ResourceGraphDefinitionStatus) bool {
 		}
 		return c
 	}
-	ra, _ := runtime.DefaultUnstructuredConverter.ToUnstructured(strip(a))
-	rb, _ := runtime.DefaultUnstructuredConverter.ToUnstructured(strip(b))
-	return equalJSON(ra, rb)
-}
-
-// CRDFor returns the CRD an RGD currently serves, for tests and tools.
-func (c *Controller) CRDFor(name string) (*extv1.CustomResourceDefinition, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s := c.served[name]
-	if s == nil {
-		return nil, false
-	}
-	return s.graph.CRD, true
+	return equality.Semantic.DeepEqual(strip(a), strip(b))
 }
