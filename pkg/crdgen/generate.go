@@ -16,6 +16,8 @@ import (
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/rgd-dev/rgd/pkg/apis/kro/v1alpha1"
 )
 
 // DefaultGroup is the API group of generated kinds when the RGD names none.
@@ -34,8 +36,8 @@ const (
 )
 
 var (
-	kindPattern     = regexp.MustCompile(`^[A-Z][a-zA-Z0-9]{0,62}$`)
-	versionPattern  = regexp.MustCompile(`^v[0-9]+(alpha[0-9]+|beta[0-9]+)?$`)
+	kindPattern     = v1alpha1.KindPattern
+	versionPattern  = v1alpha1.APIVersionPattern
 	nameListPattern = regexp.MustCompile(`^[a-z]([-a-z0-9]*[a-z0-9])?$`)
 )
 

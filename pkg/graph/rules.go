@@ -3,15 +3,15 @@ package graph
 import (
 	"regexp"
 	"strings"
+
+	"github.com/rgd-dev/rgd/pkg/apis/kro/v1alpha1"
 )
 
 var (
 	// resourceIDPattern is lowerCamelCase, as kro requires of resource ids.
 	resourceIDPattern = regexp.MustCompile(`^[a-z][a-zA-Z0-9]*$`)
-	// kindPattern is UpperCamelCase of at most 63 characters.
-	kindPattern = regexp.MustCompile(`^[A-Z][a-zA-Z0-9]{0,62}$`)
-	// apiVersionPattern is a Kubernetes version such as v1, v1beta2, v2alpha1.
-	apiVersionPattern = regexp.MustCompile(`^v[0-9]+(alpha[0-9]+|beta[0-9]+)?$`)
+	kindPattern       = v1alpha1.KindPattern
+	apiVersionPattern = v1alpha1.APIVersionPattern
 	// iteratorPattern is a CEL identifier.
 	iteratorPattern = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 )

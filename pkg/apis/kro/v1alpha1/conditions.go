@@ -1,5 +1,7 @@
 package v1alpha1
 
+import "regexp"
+
 // Condition types and reasons of ResourceGraphDefinitions, as kro writes them.
 const (
 	// ConditionReady is the root condition: True when every other one is.
@@ -49,3 +51,11 @@ const (
 	// ConditionResourcesReady says whether every resource is ready.
 	ConditionResourcesReady ConditionType = "ResourcesReady"
 )
+
+// KindPattern is what spec.schema.kind must match: UpperCamelCase of at
+// most 63 characters (the CRD enforces it too).
+var KindPattern = regexp.MustCompile(`^[A-Z][a-zA-Z0-9]{0,62}$`)
+
+// APIVersionPattern is what spec.schema.apiVersion must match: v1, v1alpha1,
+// v2beta3 and the like.
+var APIVersionPattern = regexp.MustCompile(`^v[0-9]+(alpha[0-9]+|beta[0-9]+)?$`)
