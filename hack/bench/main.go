@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -265,11 +266,13 @@ func runSize(ctx context.Context, o options, w *workload, eng *engineProc, pids 
 
 	logf("N=%d create: %d instances, %d at a time", n, n, o.concurrency)
 	cpu0 := cpuOf(o.procRoot, pids)
+	engine0, server0 := requestCounts(ctx, eng, w.cs)
 	create, err := w.createInstances(ctx, n, o.timeout)
 	if err != nil {
 		return err
 	}
 	cpu := cpuOf(o.procRoot, pids).sub(cpu0)
+	engine1, server1 := requestCounts(ctx, eng, w.cs)
 	row := Row{Scenario: "create", N: n, Measure: "first create -> all ACTIVE", Value: Seconds(create), Result: Info}
 	switch n {
 	case 500:
@@ -283,6 +286,12 @@ func runSize(ctx context.Context, o options, w *workload, eng *engineProc, pids 
 		add(Row{Scenario: "create/floor", N: n, Measure: "ratio", Value: fmt.Sprintf("%.2fx", ratio), Target: "≤ 3x", Result: AtMost(ratio, 3)})
 	}
 	add(Row{Scenario: "create", N: n, Measure: "CPU seconds used while creating", Value: cpu.String(), Result: Info})
+	if engine0 != nil && engine1 != nil {
+		add(Row{Scenario: "create", N: n, Measure: "engine requests per instance while creating", Value: perInstance(engine1.Sub(engine0), n), Result: Info})
+	}
+	if server0 != nil && server1 != nil {
+		logf("N=%d create: API server requests by verb, resource, subresource and code: %s", n, server1.Sub(server0))
+	}
 
 	if o.scenarios["update"] {
 		logf("N=%d update: spec.value on every instance", n)
@@ -396,6 +405,30 @@ func serverWindow(ctx context.Context, cs kubernetes.Interface, d time.Duration)
 		return nil, err
 	}
 	return after.Sub(before), nil
+}
+
+// requestCounts reads the engine's requests by verb and the API server's by
+// verb, resource and subresource; a failed scrape gives nil, as these are
+// diagnostics.
+func requestCounts(ctx context.Context, eng *engineProc, cs kubernetes.Interface) (engine, server Counts) {
+	if m, err := eng.scrape(ctx); err == nil {
+		engine = Counts(m.CounterByLabel("rgd_api_requests_total", "verb", nil))
+	}
+	if raw, err := cs.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx); err == nil {
+		if m, err := ParseMetrics(bytes.NewReader(raw)); err == nil {
+			server = Counts(m.CounterByLabels("apiserver_request_total", "verb", "resource", "subresource", "code"))
+		}
+	}
+	return engine, server
+}
+
+// perInstance renders counts divided by n: "GET 4, PATCH 1.2".
+func perInstance(c Counts, n int) string {
+	out := Counts{}
+	for k, v := range c {
+		out[k] = math.Round(v/float64(n)*100) / 100
+	}
+	return out.String()
 }
 
 func serverMutating(ctx context.Context, cs kubernetes.Interface) (Counts, error) {

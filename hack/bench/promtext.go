@@ -56,6 +56,32 @@ func (m Metrics) CounterByLabel(name, label string, keep func(string) bool) map[
 	return out
 }
 
+// CounterByLabels is CounterByLabel keyed by the values of several labels,
+// joined by a space ("POST configmaps").
+func (m Metrics) CounterByLabels(name string, labels ...string) map[string]float64 {
+	out := map[string]float64{}
+	fam, ok := m[name]
+	if !ok {
+		return out
+	}
+	for _, s := range fam.GetMetric() {
+		vals := make([]string, len(labels))
+		for _, lp := range s.GetLabel() {
+			if i := slices.Index(labels, lp.GetName()); i >= 0 {
+				vals[i] = lp.GetValue()
+			}
+		}
+		k := strings.Join(vals, " ")
+		switch {
+		case s.Counter != nil:
+			out[k] += s.Counter.GetValue()
+		case s.Untyped != nil:
+			out[k] += s.Untyped.GetValue()
+		}
+	}
+	return out
+}
+
 // clientMutatingVerbs are the HTTP methods that change state, as client-go's
 // request metrics name them (rgd_api_requests_total{verb}).
 var clientMutatingVerbs = []string{"POST", "PUT", "PATCH", "DELETE"}

@@ -45,6 +45,11 @@ apiserver_request_total{code="200",component="apiserver",dry_run="",group="",res
 	require.NoError(t, err)
 	got := Counts(m.CounterByLabel("apiserver_request_total", "verb", oneOf(serverMutatingVerbs...)))
 	assert.Equal(t, Counts{"PUT": 31, "POST": 5, "APPLY": 7}, got)
+
+	byResource := Counts(m.CounterByLabels("apiserver_request_total", "verb", "resource", "subresource"))
+	assert.Equal(t, 7.0, byResource["APPLY deployments "])
+	assert.Equal(t, 9.0, byResource["LIST pods "])
+	assert.Len(t, byResource, 5)
 }
 
 func TestParseMetricsBadInput(t *testing.T) {

@@ -13,6 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/rgd-dev/rgd/pkg/metadata"
 )
 
 // chainRGD is a three-level chain of ConfigMaps: first <- second <- third,
@@ -86,6 +88,42 @@ func TestScenarioCreateInDependencyOrder(t *testing.T) {
 	res, _, _ := unstructured.NestedSlice(rgd.Object, "status", "resources")
 	assert.Contains(t, scJSON(res), `"id":"third"`)
 	assert.Contains(t, scJSON(res), `{"id":"second"}`)
+}
+
+// TestScenarioCreationWritesInstanceMetadataOnce checks that a new instance
+// whose children can be named in advance gets its finalizer, labels and
+// full inventory in one write: every later metadata write would be a wasted
+// request and a wasted reconcile.
+func TestScenarioCreationWritesInstanceMetadataOnce(t *testing.T) {
+	s := newSc(t, "MetadataOnce")
+	s.setup(chainRGD)
+	ctx, cancel := context.WithTimeout(context.Background(), scWait)
+	defer cancel()
+	w, err := s.dyn.Resource(s.gvr).Namespace(s.ns).Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=m"})
+	require.NoError(t, err)
+	defer w.Stop()
+	s.instance("m", nil, nil)
+
+	var metadataWrites int
+	var last map[string]any
+	for ev := range w.ResultChan() {
+		obj, ok := ev.Object.(*unstructured.Unstructured)
+		require.True(t, ok, "watch event %s: %#v", ev.Type, ev.Object)
+		md := map[string]any{"labels": obj.GetLabels(), "annotations": obj.GetAnnotations(), "finalizers": obj.GetFinalizers()}
+		if last != nil && scJSON(md) != scJSON(last) {
+			metadataWrites++
+		}
+		last = md
+		if scState(obj) == "ACTIVE" {
+			break
+		}
+	}
+	require.NoError(t, ctx.Err(), "the instance did not become ACTIVE")
+	assert.Equal(t, 1, metadataWrites, "finalizer, labels and inventory are written once")
+	inv := last["annotations"].(map[string]string)[metadata.AnnotationInventory]
+	for _, n := range []string{"m-first", "m-second", "m-third"} {
+		assert.Contains(t, inv, n)
+	}
 }
 
 func TestScenarioUpdatePropagatesThroughChain(t *testing.T) {

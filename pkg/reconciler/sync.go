@@ -119,7 +119,7 @@ func (r *Reconciler) reconcile(ctx context.Context, key Key) (result, error) {
 			{typ: v1alpha1.ConditionInstanceManaged, ok: false, reason: "InvalidInventory", message: invErr.Error()},
 		})
 	}
-	inst, err := r.ensureManaged(ctx, st, inst, inv)
+	inst, inv, err := r.ensureManaged(ctx, st, inst, inv)
 	if err != nil {
 		return result{}, err
 	}
@@ -159,8 +159,9 @@ func (r *Reconciler) reconcile(ctx context.Context, key Key) (result, error) {
 }
 
 // ensureManaged puts rgd's finalizer and labels on the instance (one write,
-// the first time), before any child exists.
-func (r *Reconciler) ensureManaged(ctx context.Context, st *kindState, inst *unstructured.Unstructured, inv Inventory) (*unstructured.Unstructured, error) {
+// the first time), before any child exists. It returns the instance and its
+// inventory as they are after that write.
+func (r *Reconciler) ensureManaged(ctx context.Context, st *kindState, inst *unstructured.Unstructured, inv Inventory) (*unstructured.Unstructured, Inventory, error) {
 	labels := inst.GetLabels()
 	wantLabels := map[string]string{
 		metadata.LabelOwned:   "true",
@@ -176,7 +177,7 @@ func (r *Reconciler) ensureManaged(ctx context.Context, st *kindState, inst *uns
 	hasFinalizer := slices.Contains(inst.GetFinalizers(), metadata.Finalizer)
 	_, hasInventory := inst.GetAnnotations()[metadata.AnnotationInventory]
 	if !needLabels && hasFinalizer && hasInventory {
-		return inst, nil
+		return inst, inv, nil
 	}
 	// The first write also records the children the instance will have as
 	// far as they can be known now (rendered with desired states standing
@@ -191,7 +192,11 @@ func (r *Reconciler) ensureManaged(ctx context.Context, st *kindState, inst *uns
 			"annotations":     map[string]any{metadata.AnnotationInventory: inv.encode()},
 		},
 	}
-	return r.patchInstance(ctx, st, inst, patch)
+	out, err := r.patchInstance(ctx, st, inst, patch)
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, inv, nil
 }
 
 // predictChildren renders the graph offline, each rendered child standing in
