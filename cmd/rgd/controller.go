@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -53,6 +54,7 @@ type controllerFlags struct {
 	burst            int
 	metricsAddr      string
 	probeAddr        string
+	pprofAddr        string
 	leaderElect      bool
 	leaderNamespace  string
 	leaderID         string
@@ -110,6 +112,7 @@ SIGTERM stops the engine, releases the Lease and exits 0.`,
 	fl.IntVar(&f.burst, "burst", 200, "burst of queries to the API server")
 	fl.StringVar(&f.metricsAddr, "metrics-bind-address", ":8078", `address of /metrics ("0" disables it)`)
 	fl.StringVar(&f.probeAddr, "health-probe-bind-address", ":8079", `address of /healthz and /readyz ("0" disables it)`)
+	fl.StringVar(&f.pprofAddr, "pprof-bind-address", "0", `address of Go's /debug/pprof profiles ("0", the default, disables it; bind it to loopback)`)
 	fl.BoolVar(&f.leaderElect, "leader-elect", inCluster, "run the engine only while holding a Lease (default true in a cluster)")
 	fl.StringVar(&f.leaderNamespace, "leader-election-namespace", "", "namespace of the Lease (default: the pod's namespace, else \"default\")")
 	fl.StringVar(&f.leaderID, "leader-election-id", "rgd-controller", "name of the Lease")
@@ -235,6 +238,17 @@ func serveHTTP(ctx context.Context, wg *sync.WaitGroup, log logr.Logger, what, a
 	return ln.Addr().String(), nil
 }
 
+// pprofHandler serves Go's runtime profiles under /debug/pprof/.
+func pprofHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
+}
+
 // probeHandler serves /healthz (200 while the process runs) and /readyz
 // (200 once the engine is ready, else 503).
 func probeHandler(ready func() bool) http.Handler {
@@ -299,6 +313,9 @@ func runController(ctx context.Context, logOut io.Writer, f controllerFlags) err
 		return err
 	}
 	if _, err := serveHTTP(serveCtx, &servers, log, "health probes", f.probeAddr, probeHandler(eng.Ready)); err != nil {
+		return err
+	}
+	if _, err := serveHTTP(serveCtx, &servers, log, "pprof", f.pprofAddr, pprofHandler()); err != nil {
 		return err
 	}
 

@@ -200,7 +200,7 @@ func TestControllerOnLocalCluster(t *testing.T) {
 		withFakeEngine(t, fake)
 		f := base
 		f.leaderID = "rgd-test-leader"
-		f.metricsAddr, f.probeAddr = freeAddr(t), freeAddr(t)
+		f.metricsAddr, f.probeAddr, f.pprofAddr = freeAddr(t), freeAddr(t), freeAddr(t)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		var logs syncBuffer
@@ -224,6 +224,10 @@ func TestControllerOnLocalCluster(t *testing.T) {
 		assert.Contains(t, body, "rgd_api_requests_total{")
 		assert.Contains(t, body, "go_goroutines")
 		assert.Contains(t, body, "process_cpu_seconds_total")
+		code, body, err = httpGet("http://" + f.pprofAddr + "/debug/pprof/")
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusOK, code)
+		assert.Contains(t, body, "goroutine", "--pprof-bind-address serves the profile index")
 
 		cancel()
 		select {

@@ -19,6 +19,7 @@ type engineProc struct {
 	cmd         *exec.Cmd
 	metricsAddr string
 	probeAddr   string
+	pprofAddr   string
 	done        chan struct{}
 	log         *os.File
 }
@@ -56,6 +57,10 @@ func startEngine(ctx context.Context, bin, kubeconfig, logPath string, workers i
 	if err != nil {
 		return nil, err
 	}
+	pprofAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -65,6 +70,7 @@ func startEngine(ctx context.Context, bin, kubeconfig, logPath string, workers i
 		"--leader-elect=false",
 		"--metrics-bind-address", metricsAddr,
 		"--health-probe-bind-address", probeAddr,
+		"--pprof-bind-address", pprofAddr,
 		"--workers", fmt.Sprint(workers),
 		"--qps", fmt.Sprint(qps),
 		"--burst", fmt.Sprint(burst),
@@ -77,7 +83,7 @@ func startEngine(ctx context.Context, bin, kubeconfig, logPath string, workers i
 		logf.Close()
 		return nil, fmt.Errorf("starting %s controller: %w", bin, err)
 	}
-	e := &engineProc{cmd: cmd, metricsAddr: metricsAddr, probeAddr: probeAddr, done: make(chan struct{}), log: logf}
+	e := &engineProc{cmd: cmd, metricsAddr: metricsAddr, probeAddr: probeAddr, pprofAddr: pprofAddr, done: make(chan struct{}), log: logf}
 	go func() { _ = cmd.Wait(); close(e.done) }()
 	if err := e.waitReady(ctx, 2*time.Minute); err != nil {
 		e.stop()

@@ -43,6 +43,7 @@ type options struct {
 	namespaces  int
 	repo        string
 	procRoot    string
+	profileDir  string
 }
 
 var allScenarios = []string{"create", "floor", "update", "delete", "idle", "memory", "compile"}
@@ -64,6 +65,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.burst, "burst", 800, "the engine's --burst")
 	fs.IntVar(&o.concurrency, "concurrency", 16, "the client's concurrent requests")
 	fs.IntVar(&o.namespaces, "namespaces", 20, "namespaces the instances are spread across")
+	fs.StringVar(&o.profileDir, "profile-dir", "", "if set, CPU profiles of the API server and the engine over the first seconds of each create phase are written there")
 	fs.StringVar(&o.repo, "repo", ".", "root of the rgd module (where cmd/rgd and pkg/graph are)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -174,7 +176,7 @@ func run(ctx context.Context, o options) (rep Report, err error) {
 		return rep, err
 	}
 	logf("starting the control plane (kwok %v)", o.kwok)
-	cl, err := devcluster.Start(ctx, devcluster.Options{ControllerManager: true, Scheduler: true, Kwok: o.kwok, Log: os.Stderr})
+	cl, err := devcluster.Start(ctx, devcluster.Options{ControllerManager: true, Scheduler: true, Kwok: o.kwok, Log: os.Stderr, Profiling: o.profileDir != ""})
 	if err != nil {
 		return rep, fmt.Errorf("control plane: %w", err)
 	}
@@ -267,10 +269,12 @@ func runSize(ctx context.Context, o options, w *workload, eng *engineProc, pids 
 	logf("N=%d create: %d instances, %d at a time", n, n, o.concurrency)
 	cpu0 := cpuOf(o.procRoot, pids)
 	engine0, server0 := requestCounts(ctx, eng, w.cs)
+	profiled := startProfiles(ctx, o.profileDir, n, eng, w.cs, logf)
 	create, err := w.createInstances(ctx, n, o.timeout)
 	if err != nil {
 		return err
 	}
+	profiled()
 	cpu := cpuOf(o.procRoot, pids).sub(cpu0)
 	engine1, server1 := requestCounts(ctx, eng, w.cs)
 	row := Row{Scenario: "create", N: n, Measure: "first create -> all ACTIVE", Value: Seconds(create), Result: Info}

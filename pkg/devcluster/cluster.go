@@ -41,6 +41,9 @@ type Options struct {
 	Kwok bool
 	// BinDir overrides where the binaries are found (see BinDir).
 	BinDir string
+	// Profiling serves kube-apiserver's /debug/pprof profiles (to the
+	// cluster's admin), for measuring where the API server spends its time.
+	Profiling bool
 	// Log receives one line per step of Start and Stop; nil discards them.
 	Log io.Writer
 	// StartTimeout bounds how long Start waits for each component to become
@@ -354,7 +357,7 @@ func (c *Cluster) startAPIServer(ctx context.Context, etcdURL string) error {
 			"--service-cluster-ip-range=10.96.0.0/16",
 			"--allow-privileged=true",
 			"--disable-admission-plugins=ServiceAccount",
-			"--profiling=false",
+			"--profiling=" + strconv.FormatBool(c.opts.Profiling),
 		})
 		if err != nil {
 			return err

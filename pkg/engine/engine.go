@@ -12,6 +12,7 @@ import (
 	apiextensionsclientset "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
@@ -67,6 +68,10 @@ func (e *Engine) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("engine: client: %w", err)
 	}
+	meta, err := metadata.NewForConfig(e.cfg)
+	if err != nil {
+		return fmt.Errorf("engine: metadata client: %w", err)
+	}
 	if e.opts.InstallCRD {
 		if err := installCRD(ctx, ext); err != nil {
 			return fmt.Errorf("engine: installing the ResourceGraphDefinition CRD: %w", err)
@@ -90,7 +95,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		render.EvalObserver = func(d time.Duration) { e.metrics.CELEvaluation.Observe(d.Seconds()) }
 	}
 	log := e.opts.Logger
-	watches := watch.NewManager(dyn, watch.Options{Logger: log.WithName("watch")})
+	watches := watch.NewManager(dyn, watch.Options{Logger: log.WithName("watch"), Metadata: meta})
 	defer watches.Stop()
 	instances := reconciler.New(dyn, watches, reconciler.Options{
 		Workers:           e.opts.Workers,

@@ -191,6 +191,7 @@ func (r *Reconciler) Register(ctx context.Context, k Kind) error {
 			want[watch.Key{GVR: res.GVR}] = true
 		} else {
 			want[childKey(res.GVR)] = true
+			want[foreignKey(res.GVR)] = true
 		}
 	}
 	for key := range want {
@@ -269,6 +270,14 @@ func childKey(gvr schema.GroupVersionResource) watch.Key {
 	return watch.Key{GVR: gvr, Selector: metadata.LabelOwned + "=true"}
 }
 
+// foreignKey is the informer of every object of gvr that rgd does not own,
+// metadata only: together with childKey's it is a complete view of what
+// exists, so that rgd knows without asking the API server whether a name it
+// is about to create is free.
+func foreignKey(gvr schema.GroupVersionResource) watch.Key {
+	return watch.Key{GVR: gvr, Selector: metadata.LabelOwned + "!=true", MetadataOnly: true}
+}
+
 // instanceHandler enqueues an instance when something rgd acts on changed:
 // its spec (generation), labels, annotations, finalizers or deletion; not
 // when only its status changed (rgd's own status writes).
@@ -305,7 +314,9 @@ func equalStrings(a, b map[string]string) bool {
 // childHandler routes events of children (by their instance labels) and of
 // external objects (by the instances that read them) to instances.
 func (r *Reconciler) childHandler(key watch.Key) watch.Handler {
-	if key.Selector == "" {
+	if key.Selector == "" || key.MetadataOnly {
+		// External objects, and objects of others whose names instances
+		// want: both are routed by name to the instances that asked.
 		return func(ev watch.Event) { r.routeExternal(key.GVR, ev.Object) }
 	}
 	return func(ev watch.Event) {

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
 
 	"github.com/rgd-dev/rgd/pkg/apis/kro/v1alpha1"
 	"github.com/rgd-dev/rgd/pkg/graph"
@@ -408,7 +409,7 @@ func (p *pass) plan(res *graph.Resource) []*action {
 		}
 		switch {
 		case live == nil:
-			a.create = true
+			p.planCreate(a, res)
 		case live.GetLabels()[metadata.LabelInstanceID] != string(p.inst.GetUID()):
 			a.err = fmt.Errorf("%s belongs to another instance (%s %s/%s)", entry, live.GetLabels()[metadata.LabelInstanceKind],
 				live.GetLabels()[metadata.LabelInstanceNamespace], live.GetLabels()[metadata.LabelInstanceName])
@@ -423,6 +424,37 @@ func (p *pass) plan(res *graph.Resource) []*action {
 		actions = append(actions, a)
 	}
 	return actions
+}
+
+// planCreate decides about a child rgd's cache does not hold: the cache of
+// everything else says whether the name is taken by an object rgd did not
+// create. Such an object is taken over only when the RGD allows it.
+func (p *pass) planCreate(a *action, res *graph.Resource) {
+	ns, name := a.obj.GetNamespace(), a.obj.GetName()
+	var other *unstructured.Unstructured
+	if cache, ok := p.r.watches.Cache(foreignKey(res.GVR)); ok {
+		other, _ = cache.Get(ns, name)
+	}
+	if other == nil {
+		a.create = true
+		return
+	}
+	// Hear when it goes away, or changes hands.
+	p.r.trackExternal(p.key, res.GVR, ns, name)
+	if p.st.kind.AdoptExisting {
+		a.adopt = true
+		return
+	}
+	a.err = p.refuseAdoption(a)
+}
+
+// refuseAdoption is the error of a child whose name an object rgd did not
+// create already has.
+func (p *pass) refuseAdoption(a *action) error {
+	err := fmt.Errorf("%s already exists and was not created by rgd for this instance: rgd does not take over objects it did not create (annotate the ResourceGraphDefinition %s=\"true\" to allow it)",
+		a.entry, metadata.AnnotationAdopt)
+	p.r.event(p.inst, "Warning", "AdoptionRefused", "%v", err)
+	return err
 }
 
 // decorate stamps rgd's labels and annotations on a child.
@@ -574,31 +606,22 @@ func (p *pass) execute(ctx context.Context, actions []*action) {
 }
 
 // write creates or applies one child.
+//
+// A create never forces: the caches said the name is free, and should an
+// object of someone else's have appeared since, the API server refuses
+// every field rgd would change (a conflict), and rgd then reads the object
+// to decide, as it would have before the create. Updates of rgd's own
+// children, and allowed take-overs, force rgd's fields back.
 func (p *pass) write(ctx context.Context, a *action) {
 	client := p.r.dyn.Resource(a.node.GVR).Namespace(a.obj.GetNamespace())
 	h := desiredHash(a.obj)
-	created := false
-	if a.create {
-		// The cache has no such object, but it only holds rgd's: ask the
-		// API server whether someone else's is there before applying, so
-		// that an object rgd did not create is never taken over.
-		existing, err := client.Get(ctx, a.obj.GetName(), metav1.GetOptions{})
-		switch {
-		case apierrors.IsNotFound(err):
-			created = true
-		case err != nil:
-			a.err = err
-			return
-		case existing.GetLabels()[metadata.LabelInstanceID] == string(p.inst.GetUID()):
-			// Ours: the cache lagged behind.
-		case !p.st.kind.AdoptExisting:
-			a.err = fmt.Errorf("%s already exists and was not created by rgd for this instance: rgd does not take over objects it did not create (annotate the ResourceGraphDefinition %s=\"true\" to allow it)",
-				a.entry, metadata.AnnotationAdopt)
-			p.r.event(p.inst, "Warning", "AdoptionRefused", "%v", a.err)
-			return
+	out, err := client.Apply(ctx, a.obj.GetName(), a.obj, metav1.ApplyOptions{FieldManager: metadata.FieldManagerChildren, Force: !a.create})
+	if a.create && apierrors.IsConflict(err) {
+		out, err = p.createContested(ctx, client, a)
+		if out == nil && err == nil {
+			return // refused: a.err says why
 		}
 	}
-	out, err := client.Apply(ctx, a.obj.GetName(), a.obj, metav1.ApplyOptions{FieldManager: metadata.FieldManagerChildren, Force: true})
 	if err != nil {
 		if isNamespaceMissing(err) {
 			a.message = fmt.Sprintf("waiting for namespace %s to exist", a.obj.GetNamespace())
@@ -612,13 +635,36 @@ func (p *pass) write(ctx context.Context, a *action) {
 	p.r.applied.Store(out.GetUID(), appliedRecord{hash: h, resourceVersion: out.GetResourceVersion()})
 	p.r.written.Store(writtenKey{gvr: a.node.GVR, namespace: out.GetNamespace(), name: out.GetName()}, writtenObject{obj: out, at: time.Now()})
 	switch {
-	case created:
+	case a.create:
 		p.r.event(p.inst, "Normal", "Created", "created %s", a.entry)
 	case a.live != nil:
 		p.r.event(p.inst, "Normal", "Updated", "updated %s", a.entry)
 	default:
 		p.r.event(p.inst, "Normal", "Adopted", "took over %s", a.entry)
 	}
+}
+
+// createContested handles a create the API server found conflicting: the
+// object exists after all. It is applied (forced) if it is this instance's
+// (the caches lagged behind) or if the RGD allows taking over; otherwise
+// a.err is set and nothing is written.
+func (p *pass) createContested(ctx context.Context, client dynamic.ResourceInterface, a *action) (*unstructured.Unstructured, error) {
+	existing, err := client.Get(ctx, a.obj.GetName(), metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		// Gone again meanwhile: create it.
+	case err != nil:
+		return nil, err
+	case existing.GetLabels()[metadata.LabelInstanceID] == string(p.inst.GetUID()):
+		// Ours.
+	case !p.st.kind.AdoptExisting:
+		p.r.trackExternal(p.key, a.node.GVR, a.obj.GetNamespace(), a.obj.GetName())
+		a.err = p.refuseAdoption(a)
+		return nil, nil
+	default:
+		a.create, a.adopt = false, true
+	}
+	return client.Apply(ctx, a.obj.GetName(), a.obj, metav1.ApplyOptions{FieldManager: metadata.FieldManagerChildren, Force: true})
 }
 
 func isNamespaceMissing(err error) bool {

@@ -1,8 +1,11 @@
 package watch
 
 import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/rgd-dev/rgd/pkg/metadata"
@@ -84,6 +87,37 @@ func trimObject(u *unstructured.Unstructured) {
 			}
 		}
 	}
+}
+
+// metadataOnly returns the transform of a MetadataOnly informer of gvr:
+// every object, full or PartialObjectMetadata, is stored as an
+// Unstructured holding only apiVersion and metadata, without managedFields
+// and the last-applied annotation.
+func metadataOnly(gvr schema.GroupVersionResource) cache.TransformFunc {
+	apiVersion := gvr.GroupVersion().String()
+	var convert func(obj any) any
+	convert = func(obj any) any {
+		var md map[string]any
+		switch o := obj.(type) {
+		case cache.DeletedFinalStateUnknown:
+			o.Obj = convert(o.Obj)
+			return o
+		case *unstructured.Unstructured:
+			md, _ = o.Object["metadata"].(map[string]any)
+		case *metav1.PartialObjectMetadata:
+			m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&o.ObjectMeta)
+			if err != nil {
+				return obj
+			}
+			md = m
+		default:
+			return obj
+		}
+		u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": apiVersion, "metadata": md}}
+		trimObject(u)
+		return u
+	}
+	return func(obj any) (any, error) { return convert(obj), nil }
 }
 
 // indexerCache is the Cache of one informer.

@@ -17,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 )
@@ -43,6 +45,10 @@ type Options struct {
 	// once per handler), for metrics. It must be fast and must not call
 	// back into the Manager.
 	OnEvent func(gvr schema.GroupVersionResource, t EventType)
+	// Metadata, when set, serves the MetadataOnly informers with the
+	// metadata API, so that only metadata crosses the wire. Without it they
+	// read full objects and keep only their metadata.
+	Metadata metadata.Interface
 }
 
 // Key identifies one informer: a GVR and an optional label selector in its
@@ -51,14 +57,23 @@ type Options struct {
 type Key struct {
 	GVR      schema.GroupVersionResource
 	Selector string
+	// MetadataOnly caches only each object's apiVersion and metadata
+	// (without managedFields): enough to know what exists, at a fraction of
+	// the memory.
+	MetadataOnly bool
 }
 
-// String returns the GVR, followed by the selector in brackets when set.
+// String returns the GVR, followed by the selector in brackets when set
+// and "(metadata)" for a MetadataOnly informer.
 func (k Key) String() string {
-	if k.Selector == "" {
-		return k.GVR.String()
+	s := k.GVR.String()
+	if k.Selector != "" {
+		s += " [" + k.Selector + "]"
 	}
-	return k.GVR.String() + " [" + k.Selector + "]"
+	if k.MetadataOnly {
+		s += " (metadata)"
+	}
+	return s
 }
 
 // Manager runs one shared informer per Key and stops it when no owner needs
@@ -186,8 +201,21 @@ func (m *Manager) startLocked(key Key) (*entry, error) {
 		sel := key.Selector
 		tweak = func(o *metav1.ListOptions) { o.LabelSelector = sel }
 	}
-	inf := dynamicinformer.NewFilteredDynamicInformer(m.client, key.GVR, metav1.NamespaceAll,
-		m.opts.ResyncPeriod, indexers(), tweak).Informer()
+	var inf cache.SharedIndexInformer
+	transform := cache.TransformFunc(trim)
+	switch {
+	case key.MetadataOnly && m.opts.Metadata != nil:
+		inf = metadatainformer.NewFilteredMetadataInformer(m.opts.Metadata, key.GVR, metav1.NamespaceAll,
+			m.opts.ResyncPeriod, indexers(), metadatainformer.TweakListOptionsFunc(tweak)).Informer()
+		transform = metadataOnly(key.GVR)
+	case key.MetadataOnly:
+		inf = dynamicinformer.NewFilteredDynamicInformer(m.client, key.GVR, metav1.NamespaceAll,
+			m.opts.ResyncPeriod, indexers(), tweak).Informer()
+		transform = metadataOnly(key.GVR)
+	default:
+		inf = dynamicinformer.NewFilteredDynamicInformer(m.client, key.GVR, metav1.NamespaceAll,
+			m.opts.ResyncPeriod, indexers(), tweak).Informer()
+	}
 	e := &entry{
 		key:      key,
 		informer: inf,
@@ -196,7 +224,7 @@ func (m *Manager) startLocked(key Key) (*entry, error) {
 		owners:   map[string]cache.ResourceEventHandlerRegistration{},
 		errCh:    make(chan struct{}),
 	}
-	if err := inf.SetTransform(trim); err != nil {
+	if err := inf.SetTransform(transform); err != nil {
 		return nil, fmt.Errorf("watch %s: %w", key, err)
 	}
 	if err := inf.SetWatchErrorHandlerWithContext(e.watchError); err != nil {

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 
 	"github.com/rgd-dev/rgd/pkg/devcluster"
 	"github.com/rgd-dev/rgd/pkg/devcluster/devclustertest"
@@ -365,5 +366,49 @@ func TestWatchGivesUpWhenContextEnds(t *testing.T) {
 	if err != nil {
 		require.ErrorIs(t, err, context.Canceled)
 		assert.Empty(t, m.Keys())
+	}
+}
+
+// TestMetadataOnlyKeyKeepsOnlyMetadata checks both ways a MetadataOnly
+// informer is served (the metadata API, and full objects trimmed): the
+// cache knows which objects exist, with their labels, but holds no data and
+// no managedFields; deletions reach the handler.
+func TestMetadataOnlyKeyKeepsOnlyMetadata(t *testing.T) {
+	cs, dc := clients(t)
+	mc, err := metadata.NewForConfig(devclustertest.Config())
+	require.NoError(t, err)
+	for name, opts := range map[string]Options{"metadata API": {Metadata: mc}, "trimmed full objects": {}} {
+		t.Run(name, func(t *testing.T) {
+			ns := devclustertest.Namespace(t)
+			m := NewManager(dc, opts)
+			defer m.Stop()
+			createCM(t, cs, ns, "early", map[string]string{"app": "x"}, nil)
+
+			rec := &recorder{}
+			key := Key{GVR: configMaps, Selector: "app!=y", MetadataOnly: true}
+			c, err := m.Watch(context.Background(), "owner", key, rec.handle)
+			require.NoError(t, err)
+			createCM(t, cs, ns, "late", map[string]string{"app": "x"}, nil)
+			createCM(t, cs, ns, "excluded", map[string]string{"app": "y"}, nil)
+			require.Eventually(t, func() bool { _, ok := c.Get(ns, "late"); return ok }, wait, tick)
+
+			for _, name := range []string{"early", "late"} {
+				obj, ok := c.Get(ns, name)
+				require.True(t, ok, name)
+				assert.Equal(t, "x", obj.GetLabels()["app"])
+				assert.NotEmpty(t, obj.GetUID())
+				assert.Equal(t, "v1", obj.GetAPIVersion())
+				assert.NotContains(t, obj.Object, "data", "only metadata is cached")
+				assert.Empty(t, obj.GetManagedFields())
+			}
+			_, ok := c.Get(ns, "excluded")
+			assert.False(t, ok, "the selector applies")
+
+			require.NoError(t, cs.CoreV1().ConfigMaps(ns).Delete(context.Background(), "late", metav1.DeleteOptions{}))
+			require.Eventually(t, func() bool { return len(rec.of(Deleted, ns, "late")) == 1 }, wait, tick)
+			_, ok = c.Get(ns, "late")
+			assert.False(t, ok)
+			assert.Equal(t, "/v1, Resource=configmaps [app!=y] (metadata)", key.String())
+		})
 	}
 }
