@@ -312,7 +312,7 @@ func TestScenarioEventsOnInstance(t *testing.T) {
 			}
 		}
 		all := strings.Join(created, " | ")
-		return len(created) >= 3 && strings.Contains(all, "ev-first") && strings.Contains(all, "ev-third"), all
+		return strings.Contains(all, "ev-first") && strings.Contains(all, "ev-second") && strings.Contains(all, "ev-third"), all
 	})
 }
 

@@ -98,6 +98,11 @@ type Reconciler struct {
 
 	// deleting remembers, per instance UID, the deletion wave it waits for.
 	deleting sync.Map // types.UID -> deletionWave
+	// deleted holds the children rgd deleted whose Deleted event its
+	// informer has not delivered yet; gone holds those whose event it has:
+	// the proof that they are gone, without asking the API server.
+	deleted sync.Map // writtenKey -> types.UID
+	gone    sync.Map // writtenKey -> types.UID
 
 	// onGone is told when an instance of a kind is gone.
 	onGone func(schema.GroupVersionResource)
@@ -320,6 +325,13 @@ func (r *Reconciler) childHandler(key watch.Key) watch.Handler {
 		return func(ev watch.Event) { r.routeExternal(key.GVR, ev.Object) }
 	}
 	return func(ev watch.Event) {
+		if ev.Type == watch.Deleted {
+			k := writtenKey{gvr: key.GVR, namespace: ev.Object.GetNamespace(), name: ev.Object.GetName()}
+			if uid, ok := r.deleted.Load(k); ok && uid == ev.Object.GetUID() {
+				r.deleted.Delete(k)
+				r.gone.Store(k, uid)
+			}
+		}
 		labels := ev.Object.GetLabels()
 		gk := schema.GroupKind{Group: labels[metadata.LabelInstanceGroup], Kind: labels[metadata.LabelInstanceKind]}
 		r.mu.RLock()

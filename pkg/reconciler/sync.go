@@ -62,6 +62,12 @@ type pass struct {
 	inv      Inventory
 	requeue  time.Duration
 	graphErr error
+
+	// changes are the children this pass created, updated or took over,
+	// by event reason: one event per reason at the end of the pass, not one
+	// per child, as every event is a write to the API server.
+	changesMu sync.Mutex
+	changes   map[string][]string
 }
 
 // action is one write a wave needs.
@@ -137,7 +143,9 @@ func (r *Reconciler) reconcile(ctx context.Context, key Key) (result, error) {
 		states: map[string]*nodeState{}, inv: inv,
 	}
 	p.in = render.NewInputs(p.g, inst.Object, nil)
-	if err := p.walk(ctx); err != nil {
+	err = p.walk(ctx)
+	p.recordChanges()
+	if err != nil {
 		return result{}, err
 	}
 	if !st.schemaChanged.IsZero() && time.Since(st.schemaChanged) < schemaSettleTime {
@@ -636,11 +644,41 @@ func (p *pass) write(ctx context.Context, a *action) {
 	p.r.written.Store(writtenKey{gvr: a.node.GVR, namespace: out.GetNamespace(), name: out.GetName()}, writtenObject{obj: out, at: time.Now()})
 	switch {
 	case a.create:
-		p.r.event(p.inst, "Normal", "Created", "created %s", a.entry)
+		p.changed("Created", a.entry)
 	case a.live != nil:
-		p.r.event(p.inst, "Normal", "Updated", "updated %s", a.entry)
+		p.changed("Updated", a.entry)
 	default:
-		p.r.event(p.inst, "Normal", "Adopted", "took over %s", a.entry)
+		p.changed("Adopted", a.entry)
+	}
+}
+
+// changed records a child's write for the pass's events.
+func (p *pass) changed(reason string, e Entry) {
+	p.changesMu.Lock()
+	defer p.changesMu.Unlock()
+	if p.changes == nil {
+		p.changes = map[string][]string{}
+	}
+	p.changes[reason] = append(p.changes[reason], e.String())
+}
+
+// maxEventChildren bounds how many children one event names.
+const maxEventChildren = 10
+
+// recordChanges emits one event per kind of change the pass made, naming
+// the children (the first maxEventChildren of them).
+func (p *pass) recordChanges() {
+	verbs := map[string]string{"Created": "created", "Updated": "updated", "Adopted": "took over"}
+	for _, reason := range []string{"Created", "Updated", "Adopted"} {
+		names := p.changes[reason]
+		if len(names) == 0 {
+			continue
+		}
+		msg := strings.Join(names[:min(len(names), maxEventChildren)], ", ")
+		if len(names) > maxEventChildren {
+			msg += fmt.Sprintf(" and %d more", len(names)-maxEventChildren)
+		}
+		p.r.event(p.inst, "Normal", reason, "%s %s", verbs[reason], msg)
 	}
 }
 
@@ -773,7 +811,12 @@ func (r *Reconciler) deleteChild(ctx context.Context, inst *unstructured.Unstruc
 	if cache, ok := r.watches.Cache(childKey(gvr)); ok {
 		live, _ = cache.Get(e.Namespace, e.Name)
 	}
+	wk := writtenKey{gvr: gvr, namespace: e.Namespace, name: e.Name}
 	if live == nil {
+		if _, seen := r.gone.LoadAndDelete(wk); seen {
+			// rgd deleted it and its informer has seen it go.
+			return true, nil
+		}
 		// The cache may lag behind a create: only the API server can say
 		// that a child is gone.
 		obj, err := r.dyn.Resource(gvr).Namespace(e.Namespace).Get(ctx, e.Name, metav1.GetOptions{})
@@ -795,20 +838,25 @@ func (r *Reconciler) deleteChild(ctx context.Context, inst *unstructured.Unstruc
 	}
 	uid := live.GetUID()
 	policy := metav1.DeletePropagationBackground
+	r.gone.Delete(wk)
+	r.deleted.Store(wk, uid) // before the request: its event may come before the response
 	err := r.dyn.Resource(gvr).Namespace(e.Namespace).Delete(ctx, e.Name, metav1.DeleteOptions{
 		Preconditions:     &metav1.Preconditions{UID: &uid},
 		PropagationPolicy: &policy,
 	})
 	switch {
 	case apierrors.IsNotFound(err):
+		r.deleted.Delete(wk)
 		return true, nil
 	case apierrors.IsConflict(err):
+		r.deleted.Delete(wk)
 		return false, nil // replaced meanwhile; look again next time
 	case err != nil:
+		r.deleted.Delete(wk)
 		return false, fmt.Errorf("deleting %s: %w", e, err)
 	}
 	r.applied.Delete(uid)
-	r.written.Delete(writtenKey{gvr: gvr, namespace: e.Namespace, name: e.Name})
+	r.written.Delete(wk)
 	r.event(inst, "Normal", "Deleted", "deleted %s", e)
 	return false, nil
 }
