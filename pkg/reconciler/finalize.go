@@ -64,23 +64,16 @@ func (r *Reconciler) finalize(ctx context.Context, st *kindState, key Key, inst 
 }
 
 // deletionBlocked reports a wave that is not gone yet. A wave usually goes in
-// milliseconds, so the status names the children that block deletion only
-// once they have blocked it for deletionReportAfter: quick deletions cost no
-// status writes beyond the first.
+// milliseconds, so the status says DELETING, naming the children that block
+// deletion, only once they have blocked it for deletionReportAfter: a quick
+// deletion costs no status write at all (its deletionTimestamp already says
+// that it is under way).
 func (r *Reconciler) deletionBlocked(ctx context.Context, st *kindState, inst *unstructured.Unstructured, blocking []string, left int, res result) (result, error) {
-	sig := strings.Join(blocking, ",")
 	now := time.Now()
-	v, _ := r.deleting.LoadOrStore(inst.GetUID(), deletionWave{sig: sig, since: now})
-	w := v.(deletionWave)
-	if w.sig != sig {
-		w = deletionWave{sig: sig, since: now}
-		r.deleting.Store(inst.GetUID(), w)
-	}
-	msg := "deleting children"
-	if waited := now.Sub(w.since); waited >= deletionReportAfter || stateOf(inst) != v1alpha1.InstanceStateDeleting {
-		if waited >= deletionReportAfter {
-			msg = fmt.Sprintf("deleting children: waiting for %s to be gone (%d left in all)", strings.Join(blocking, ", "), left)
-		}
+	v, _ := r.deleting.LoadOrStore(inst.GetUID(), now)
+	started := v.(time.Time)
+	if now.Sub(started) >= deletionReportAfter {
+		msg := fmt.Sprintf("deleting children: waiting for %s to be gone (%d left in all)", strings.Join(blocking, ", "), left)
 		if err := r.writeStatus(ctx, st.gvr, inst, currentStatusFields(inst), v1alpha1.InstanceStateDeleting, []condition{
 			{typ: v1alpha1.ConditionInstanceManaged, ok: true, reason: "Managed", message: "instance is managed by rgd"},
 			{typ: v1alpha1.ConditionResourcesReady, unknown: true, reason: "UnderDeletion", message: msg},
@@ -88,19 +81,14 @@ func (r *Reconciler) deletionBlocked(ctx context.Context, st *kindState, inst *u
 			return result{}, err
 		}
 	}
-	if now.Sub(w.since) < deletionReportAfter {
-		// Come back to name the blockers if the wave is still there then.
-		res.requeueAfter = deletionReportAfter
+	if left := deletionReportAfter - now.Sub(started); left > 0 {
+		// Come back to report the blockers if they are still there then.
+		res.requeueAfter = left
 	}
 	return res, nil
 }
 
-// deletionReportAfter is how long a deletion wave may take before the
-// instance status names the children it waits for.
+// deletionReportAfter is how long an instance's deletion may take before its
+// status says DELETING and names the children it waits for.
 const deletionReportAfter = 2 * time.Second
 
-// deletionWave is the wave an instance's deletion waits for, and since when.
-type deletionWave struct {
-	sig   string
-	since time.Time
-}

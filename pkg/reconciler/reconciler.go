@@ -96,8 +96,8 @@ type Reconciler struct {
 	// events trigger one) does not write again while the cache lags.
 	written sync.Map // writtenKey -> writtenObject
 
-	// deleting remembers, per instance UID, the deletion wave it waits for.
-	deleting sync.Map // types.UID -> deletionWave
+	// deleting remembers, per instance UID, when rgd started deleting it.
+	deleting sync.Map // types.UID -> time.Time
 	// deleted holds the children rgd deleted whose Deleted event its
 	// informer has not delivered yet; gone holds those whose event it has:
 	// the proof that they are gone, without asking the API server.
