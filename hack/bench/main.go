@@ -330,6 +330,13 @@ func runSize(ctx context.Context, o options, w *workload, eng *engineProc, pids 
 			return err
 		}
 		add(Row{Scenario: "memory", N: n, Measure: "engine peak RSS (VmHWM) during this size", Value: MiB(s.HWM), Result: Info})
+		if m, err := eng.scrape(ctx); err == nil {
+			gauge := func(name string) uint64 { return uint64(m.CounterByLabel(name, "", nil)[""]) }
+			add(Row{Scenario: "memory", N: n, Measure: "engine Go heap in use / held but free / returned to the OS (settled)",
+				Value: fmt.Sprintf("%s / %s / %s", MiB(gauge("go_memstats_heap_inuse_bytes")),
+					MiB(gauge("go_memstats_heap_idle_bytes")-gauge("go_memstats_heap_released_bytes")), MiB(gauge("go_memstats_heap_released_bytes"))),
+				Result: Info})
+		}
 		row := Row{Scenario: "memory", N: n, Measure: "engine settled RSS (VmRSS)", Value: MiB(s.RSS), Result: Info}
 		if n == 500 {
 			row.Target = "— (kro 78 MB)"

@@ -53,5 +53,14 @@ func startProfiles(ctx context.Context, dir string, n int, eng *engineProc, cs k
 		err := httpGet(ctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", eng.pprofAddr, profileSeconds), &buf)
 		return buf.Bytes(), err
 	})
-	return wg.Wait
+	return func() {
+		wg.Wait()
+		// The engine's heap with every instance and child cached.
+		wg.Add(1)
+		save(fmt.Sprintf("rgd-heap-%d.pprof", n), func(ctx context.Context) ([]byte, error) {
+			var buf bytes.Buffer
+			err := httpGet(ctx, fmt.Sprintf("http://%s/debug/pprof/heap?gc=1", eng.pprofAddr), &buf)
+			return buf.Bytes(), err
+		})
+	}
 }

@@ -407,6 +407,7 @@ func (r *Reconciler) Run(ctx context.Context) {
 		<-ctx.Done()
 		r.queue.ShutDownWithDrain()
 	}()
+	go r.sweepWritten(ctx)
 	var wg sync.WaitGroup
 	for i := 0; i < r.opts.Workers; i++ {
 		wg.Add(1)
@@ -467,4 +468,30 @@ func (r *Reconciler) safeReconcile(ctx context.Context, key Key) (res result, er
 		}
 	}()
 	return r.reconcile(ctx, key)
+}
+
+// sweepWritten drops the children rgd wrote whose informer has had ample
+// time to catch up: a pass drops the entries it reads, but a child no pass
+// reads again would otherwise be held for ever.
+func (r *Reconciler) sweepWritten(ctx context.Context) {
+	t := time.NewTicker(writtenTTL)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			r.dropStaleWritten(now)
+		}
+	}
+}
+
+// dropStaleWritten drops the written entries older than writtenTTL at now.
+func (r *Reconciler) dropStaleWritten(now time.Time) {
+	r.written.Range(func(k, v any) bool {
+		if now.Sub(v.(writtenObject).at) > writtenTTL {
+			r.written.CompareAndDelete(k, v)
+		}
+		return true
+	})
 }

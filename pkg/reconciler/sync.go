@@ -639,6 +639,9 @@ func (p *pass) write(ctx context.Context, a *action) {
 		a.err = err
 		return
 	}
+	// The response carries managedFields, which rgd never reads: do not
+	// hold them while the object stands in for the cache.
+	out.SetManagedFields(nil)
 	a.result = out
 	p.r.applied.Store(out.GetUID(), appliedRecord{hash: h, resourceVersion: out.GetResourceVersion()})
 	p.r.written.Store(writtenKey{gvr: a.node.GVR, namespace: out.GetNamespace(), name: out.GetName()}, writtenObject{obj: out, at: time.Now()})
