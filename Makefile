@@ -48,6 +48,7 @@ fuzz: ## Run every fuzz target for FUZZTIME each (seed corpora live in testdata/
 	$(GO) test -run '^$$' -fuzz '^FuzzToOpenAPI$$' -fuzztime $(FUZZTIME) ./pkg/simpleschema
 	$(GO) test -run '^$$' -fuzz '^FuzzJSONRoundTrip$$' -fuzztime $(FUZZTIME) ./pkg/cellib
 	$(GO) test -run '^$$' -fuzz '^FuzzSeededString$$' -fuzztime $(FUZZTIME) ./pkg/cellib
+	$(GO) test -run '^$$' -fuzz '^FuzzParseChain$$' -fuzztime $(FUZZTIME) ./pkg/celenv
 
 clean:
 	rm -rf bin .rgd-dev

@@ -485,3 +485,29 @@ func TestToNativeErrors(t *testing.T) {
 		assert.True(t, strings.Contains(err.Error(), msg), "%s: %v", expr, err)
 	}
 }
+
+// TestChainsFilteredAreReferences checks that filtering the
+// declaration-independent chains of an expression gives its References.
+func TestChainsFilteredAreReferences(t *testing.T) {
+	env, err := NewBaseEnv()
+	require.NoError(t, err)
+	rootSets := [][]string{nil, {"a"}, {"a", "b"}, {"x", "c", "each"}, {"hash", "a"}}
+	for _, src := range []string{
+		`a.b.c`,
+		`a.?b.?c.orValue(1) + b.d`,
+		`a.list.exists(x, x.name == b.name && c.d)`,
+		`a.list.map(a, a.v).size() > 0`,
+		`cel.bind(b, a.v, b.w + c.x)`,
+		`[a.x, {"k": b.y}, f(c).z, f(c).?z]`,
+		`a.m.all(k, v, k == v) || each.status.ready`,
+		`hash.sha256(a.b) == x.y.z && a.b.c == a.b`,
+		`has(a.b.c) ? a.b.c : b`,
+	} {
+		parsed, iss := env.Parse(src)
+		require.NoError(t, iss.Err(), src)
+		chains := Chains(parsed)
+		for _, roots := range rootSets {
+			require.Equal(t, References(parsed, roots), FilterReferences(chains, roots), "%s with roots %v", src, roots)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package celenv
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -28,6 +29,29 @@ func References(a *cel.Ast, roots []string) []Reference {
 	w := &walker{isRoot: func(n string) bool { return known[n] }}
 	w.walk(a.NativeRep().Expr(), nil)
 	return w.refs
+}
+
+// Chains lists every chain of field selections in a (parsed or checked) AST
+// that starts at an identifier no comprehension or cel.bind shadows, whatever
+// the identifier, in source order without duplicates. It does not depend on
+// the declarations, so it can be computed once per expression:
+// References(a, roots) equals FilterReferences(Chains(a), roots).
+func Chains(a *cel.Ast) []Reference {
+	w := &walker{isRoot: func(string) bool { return true }}
+	w.walk(a.NativeRep().Expr(), nil)
+	return w.refs
+}
+
+// FilterReferences keeps the references whose root is one of roots, in
+// order.
+func FilterReferences(refs []Reference, roots []string) []Reference {
+	var out []Reference
+	for _, r := range refs {
+		if slices.Contains(roots, r.Root) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // References lists every use of the environment's variables in a.
@@ -156,15 +180,16 @@ func (w *walker) add(root, path string) {
 // selectChain returns the identifier at the bottom of a chain of field selections and the selected fields,
 // or ok=false when the chain ends in something else.
 func selectChain(e ast.Expr) (root string, fields []string, ok bool) {
+	// Collected from the outermost selection inwards, then reversed.
 	for {
 		if e.Kind() == ast.SelectKind {
 			sel := e.AsSelect()
-			fields = append([]string{sel.FieldName()}, fields...)
+			fields = append(fields, sel.FieldName())
 			e = sel.Operand()
 			continue
 		}
 		if operand, field, isOpt := optionalSelect(e); isOpt {
-			fields = append([]string{field}, fields...)
+			fields = append(fields, field)
 			e = operand
 			continue
 		}
@@ -173,7 +198,24 @@ func selectChain(e ast.Expr) (root string, fields []string, ok bool) {
 	if e.Kind() != ast.IdentKind {
 		return "", nil, false
 	}
+	slices.Reverse(fields)
 	return e.AsIdent(), fields, true
+}
+
+// chainPath renders root.field1.field2.
+func chainPath(root string, fields []string) string {
+	n := len(root)
+	for _, f := range fields {
+		n += 1 + len(f)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteString(root)
+	for _, f := range fields {
+		b.WriteByte('.')
+		b.WriteString(f)
+	}
+	return b.String()
 }
 
 // optionalSelect recognises x.?field, which parses as the call _?._(x, "field").
@@ -207,7 +249,7 @@ func (w *walker) walk(e ast.Expr, sc *scope) {
 			return
 		}
 		if w.isRoot(root) {
-			w.add(root, strings.Join(append([]string{root}, fields...), "."))
+			w.add(root, chainPath(root, fields))
 			return
 		}
 		if w.onUnknown != nil {
@@ -216,7 +258,7 @@ func (w *walker) walk(e ast.Expr, sc *scope) {
 	case ast.CallKind:
 		if _, _, isOpt := optionalSelect(e); isOpt {
 			if root, fields, ok := selectChain(e); ok && !sc.has(root) && w.isRoot(root) {
-				w.add(root, strings.Join(append([]string{root}, fields...), "."))
+				w.add(root, chainPath(root, fields))
 				return
 			}
 		}

@@ -60,8 +60,13 @@ func NewBase(opts ...cel.EnvOption) (*Base, error) {
 	return &Base{env: env, opts: opts}, nil
 }
 
-// Parse parses expr without declaring anything (see Env.Parse).
+// Parse parses expr without declaring anything (see Env.Parse). A plain
+// chain of field selections (schema.spec.name) is built without running the
+// CEL parser, into the same AST.
 func (b *Base) Parse(expr string) (*cel.Ast, error) {
+	if a, ok := parseChain(expr); ok {
+		return a, nil
+	}
 	parsed, iss := b.env.Parse(expr)
 	if iss != nil && iss.Err() != nil {
 		return nil, fmt.Errorf("invalid CEL expression %q: %s", expr, iss.Err().Error())

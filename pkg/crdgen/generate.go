@@ -105,6 +105,21 @@ func Plural(kind string) string {
 // the input is reported at once, as a field.ErrorList aggregate; the generated
 // CRD is also checked with the API server's own CRD validation.
 func Generate(in Input) (*apiextensionsv1.CustomResourceDefinition, error) {
+	crd, err := Build(in)
+	if err != nil {
+		return nil, err
+	}
+	if errs := validateCRD(crd); len(errs) > 0 {
+		return nil, errs.ToAggregate()
+	}
+	return crd, nil
+}
+
+// Build is Generate without the API server's validation of the generated
+// CRD (the input is still checked): for a caller that has had an identical
+// Input accepted by Generate before, such as a compiler that recompiles an
+// unchanged RGD. The output is exactly Generate's.
+func Build(in Input) (*apiextensionsv1.CustomResourceDefinition, error) {
 	if in.Group == "" {
 		in.Group = DefaultGroup
 	}
@@ -185,10 +200,6 @@ func Generate(in Input) (*apiextensionsv1.CustomResourceDefinition, error) {
 				AdditionalPrinterColumns: columns,
 			}},
 		},
-	}
-
-	if errs := validateCRD(crd); len(errs) > 0 {
-		return nil, errs.ToAggregate()
 	}
 	return crd, nil
 }

@@ -355,3 +355,25 @@ func TestGenerateRejectsInvalidCELRule(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "spec.schema.spec.tableName.x-kubernetes-validations[0].rule")
 }
+
+// TestBuildIsGenerateWithoutValidation checks that Build gives exactly
+// Generate's CRD, still checks its input, and leaves the API server's
+// validation of the result to Generate.
+func TestBuildIsGenerateWithoutValidation(t *testing.T) {
+	generated, err := Generate(cartsStackInput())
+	require.NoError(t, err)
+	built, err := Build(cartsStackInput())
+	require.NoError(t, err)
+	assert.Equal(t, generated, built)
+
+	_, err = Build(Input{Kind: "lower", Version: "x"})
+	require.Error(t, err, "the input is checked")
+
+	in := cartsStackInput()
+	in.Spec.Properties["tableName"] = apiextensionsv1.JSONSchemaProps{
+		Type:         "string",
+		XValidations: apiextensionsv1.ValidationRules{{Rule: "self.size() >", Message: "broken"}},
+	}
+	_, err = Build(in)
+	require.NoError(t, err, "only Generate runs the API server's validation")
+}

@@ -12,6 +12,7 @@ import (
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/kube-openapi/pkg/validation/spec"
 
 	"github.com/rgd-dev/rgd/pkg/apis/kro/v1alpha1"
@@ -29,8 +30,13 @@ type Options struct {
 	// creates or reads. Required.
 	Resolver schemas.Resolver
 	// CELOptions add libraries to the CEL environment, after rgd's own
-	// (package cellib).
+	// (package cellib). A compilation with CELOptions uses no Cache.
 	CELOptions []cel.EnvOption
+	// Cache keeps work between compilations (parsed expressions, typed
+	// environments, schemas, templates, validated CRDs; see Cache); nil
+	// means DefaultCache. Give each compilation NewCache(0, 0) to share
+	// nothing.
+	Cache *Cache
 }
 
 // Compile checks a ResourceGraphDefinition and compiles it into a Graph.
@@ -46,14 +52,24 @@ func Compile(ctx context.Context, rgd *v1alpha1.ResourceGraphDefinition, opts Op
 	if err != nil {
 		return nil, err
 	}
+	cache := opts.Cache
+	if cache == nil {
+		cache = DefaultCache
+	}
+	if len(opts.CELOptions) > 0 {
+		// Another base, other parses and types.
+		cache = nil
+	}
 	c := &compiler{
+		cache:    cache,
 		ctx:      ctx,
 		opts:     opts,
 		rgd:      rgd,
 		errs:     errs{rgd: rgd.Name},
 		ids:      map[string]*Resource{},
 		base:     base,
-		parsed:   map[string]parseResult{},
+		parsed:   map[string]*parsedExpr{},
+		chains:   map[*celenv.Compiled][]celenv.Reference{},
 		compiled: map[compileKey]compileResult{},
 	}
 	g := c.compile()
@@ -80,21 +96,26 @@ type compiler struct {
 	statusSchema *extv1.JSONSchemaProps
 	// conditionSources are the author's status.conditions expressions.
 	conditionSources []string
-	// celSchemas are the parts of the resources' schemas that expressions
-	// reach, by id (see fieldUse).
+	// fieldUse records the paths expressions select; celSchemas are the
+	// parts of the resources' schemas they reach, by id, pruned on first
+	// use (see celSchema).
+	fieldUse   fieldUse
 	celSchemas map[string]*spec.Schema
 
 	// base holds the CEL libraries.
 	base *celenv.Base
+	// cache is shared with other compilations (nil: none); entries are the
+	// cached environments this compilation uses.
+	cache   *Cache
+	entries map[*celenv.Env]*envEntry
+	// envKey digests the declarations of the graph's environment (set
+	// when there is a cache).
+	envKey *envKey
 	// parsed and compiled memoise work on identical expressions.
-	parsed      map[string]parseResult
-	checkedOnce map[string]bool
-	compiled    map[compileKey]compileResult
-}
-
-type parseResult struct {
-	ast *cel.Ast
-	err error
+	parsed   map[string]*parsedExpr
+	compiled map[compileKey]compileResult
+	// chains are the select chains of the checked expressions.
+	chains map[*celenv.Compiled][]celenv.Reference
 }
 
 type compileKey struct {
@@ -104,7 +125,9 @@ type compileKey struct {
 
 type compileResult struct {
 	compiled *celenv.Compiled
-	err      error
+	// chains are the select chains of the checked AST (celenv.Chains).
+	chains []celenv.Reference
+	err    error
 }
 
 // defaultBase is the CEL environment of every compilation that adds no
@@ -122,30 +145,73 @@ func celBase(extra []cel.EnvOption) (*celenv.Base, error) {
 	return celenv.NewBase(append([]cel.EnvOption{cellib.Library(cellib.KroCompatibleSeededString(true))}, extra...)...)
 }
 
-// parseForCheck returns a parsed AST that the type checker may consume:
-// cel-go's checker rewrites the tree it checks (qualified names become
-// identifiers or global calls), so a parse is handed to it only once and an
-// expression checked in a second environment is parsed again.
-func (c *compiler) parseForCheck(src string) (*cel.Ast, error) {
-	if c.checkedOnce == nil {
-		c.checkedOnce = map[string]bool{}
-	}
-	if c.checkedOnce[src] {
-		return c.base.Parse(src)
-	}
-	c.checkedOnce[src] = true
-	return c.parse(src)
+// exprInfo is what a compilation reads from an expression's parse, before
+// and apart from type checking. It does not depend on declarations, so a
+// Cache shares it between compilations.
+type exprInfo struct {
+	// chains are the expression's select chains (celenv.Chains).
+	chains []celenv.Reference
+	// callsOmit is true when the expression calls omit().
+	callsOmit bool
+	// err is the parse error.
+	err error
 }
 
-// parse parses an expression once per compilation. The AST may be walked
-// (References) until it is handed to the checker.
-func (c *compiler) parse(src string) (*cel.Ast, error) {
-	if r, ok := c.parsed[src]; ok {
-		return r.ast, r.err
+// parsedExpr is an expression as one compilation knows it.
+type parsedExpr struct {
+	info exprInfo
+	// ast is this compilation's own parse (nil when info came from the
+	// Cache); it may be handed once to the checker, which rewrites it.
+	ast    *cel.Ast
+	handed bool
+}
+
+// parse returns what the expression's parse tells, parsing it at most once
+// per compilation, and not at all when the Cache knows it.
+func (c *compiler) parse(src string) *parsedExpr {
+	if p, ok := c.parsed[src]; ok {
+		return p
 	}
-	a, err := c.base.Parse(src)
-	c.parsed[src] = parseResult{a, err}
-	return a, err
+	p := &parsedExpr{}
+	if info, ok := c.cache.info(src); ok {
+		p.info = info
+	} else {
+		a, err := c.base.Parse(src)
+		p.ast, p.info.err = a, err
+		if err == nil {
+			p.info.chains = celenv.Chains(a)
+			p.info.callsOmit = celenv.CallsFunction(a, "omit")
+		}
+		c.cache.addInfo(src, p.info)
+	}
+	c.parsed[src] = p
+	return p
+}
+
+// references returns the uses of roots in an expression.
+func (c *compiler) references(src string, roots []string) ([]celenv.Reference, error) {
+	p := c.parse(src)
+	if p.info.err != nil {
+		return nil, p.info.err
+	}
+	return celenv.FilterReferences(p.info.chains, roots), nil
+}
+
+// parseForCheck returns a parsed AST that the type checker may consume:
+// cel-go's checker rewrites the tree it checks (qualified names become
+// identifiers or global calls), so this compilation's own parse is handed
+// to it once, and an expression checked again (in a second environment, or
+// known from the Cache) is parsed again.
+func (c *compiler) parseForCheck(src string) (*cel.Ast, error) {
+	p := c.parse(src)
+	if p.info.err != nil {
+		return nil, p.info.err
+	}
+	if p.ast != nil && !p.handed {
+		p.handed = true
+		return p.ast, nil
+	}
+	return c.base.Parse(src)
 }
 
 // pendingResource holds what a resource needs between parsing and type
@@ -242,16 +308,34 @@ func (c *compiler) compileSchema() {
 		ok = false
 	}
 
-	specMap, okSpec := c.decodeRaw(s.Spec.Raw, "spec.schema.spec")
-	typesMap, okTypes := c.decodeRaw(s.Types.Raw, "spec.schema.types")
-	if !okSpec || !okTypes {
-		return
+	// The SimpleSchema's OpenAPI form and the instance schema depend on the
+	// spec, the types and the scope only; a cached pair was made without
+	// errors, so nothing is left to report.
+	var key schemaKey
+	var cached *instanceSchemas
+	if c.cache != nil {
+		key = instanceSchemaKey(s.Spec.Raw, s.Types.Raw, namespaced)
+		cached = c.cache.schemas(key)
 	}
-	props, fieldErrs := simpleschema.ToOpenAPI(specMap, typesMap, simpleschema.Options{})
-	for _, fe := range fieldErrs {
-		c.errs.add("", fe.Field, "", "%s", fe.ErrorBody())
+	var props *extv1.JSONSchemaProps
+	if cached != nil {
+		props = cached.props
+	} else {
+		specMap, okSpec := c.decodeRaw(s.Spec.Raw, "spec.schema.spec")
+		typesMap, okTypes := c.decodeRaw(s.Types.Raw, "spec.schema.types")
+		if !okSpec || !okTypes {
+			return
+		}
+		var fieldErrs field.ErrorList
+		props, fieldErrs = simpleschema.ToOpenAPI(specMap, typesMap, simpleschema.Options{})
+		for _, fe := range fieldErrs {
+			c.errs.add("", fe.Field, "", "%s", fe.ErrorBody())
+		}
+		if len(fieldErrs) > 0 {
+			return
+		}
 	}
-	if len(fieldErrs) > 0 || !ok {
+	if !ok {
 		return
 	}
 	c.specProps = props
@@ -263,10 +347,18 @@ func (c *compiler) compileSchema() {
 	c.statusRaw = statusMap
 
 	gvk := schema.GroupVersionKind{Group: group, Version: s.APIVersion, Kind: s.Kind}
-	instSchema, err := instanceSchema(props, namespaced)
-	if err != nil {
-		c.errs.add("", "spec.schema.spec", "", "%v", err)
-		return
+	var instSchema *spec.Schema
+	if cached != nil {
+		instSchema = cached.instance
+	} else {
+		var err error
+		if instSchema, err = instanceSchema(props, namespaced); err != nil {
+			c.errs.add("", "spec.schema.spec", "", "%v", err)
+			return
+		}
+		if c.cache != nil {
+			c.cache.addSchemas(key, &instanceSchemas{props: props, instance: instSchema})
+		}
 	}
 	c.instance = &Instance{
 		GVK:        gvk,
@@ -338,10 +430,15 @@ func (c *compiler) parseResource(i int, r *v1alpha1.Resource) {
 
 func (c *compiler) parseTemplate(res *Resource, pr *pendingResource, raw []byte) {
 	field := pr.field + ".template"
-	obj, err := decodeObject(raw)
-	if err != nil {
-		c.errs.add(res.ID, field, "", "template must be an object: %v", err)
-		return
+	tc := c.cache.template(raw)
+	obj := tc.object()
+	if obj == nil {
+		var err error
+		if obj, err = decodeObject(raw); err != nil {
+			c.errs.add(res.ID, field, "", "template must be an object: %v", err)
+			return
+		}
+		tc.keep(obj)
 	}
 	res.Template = obj
 	apiVersion, okAV := requireStaticString(c, res.ID, field, obj, "apiVersion")
@@ -402,8 +499,19 @@ func (c *compiler) parseTemplate(res *Resource, pr *pendingResource, raw []byte)
 		schemaForWalk = nil
 		w.exprAllowed = func(p Path) bool { return len(p) > 0 && p[0].Key == "metadata" }
 	}
+	// The walk depends on the template, the schema and the resource id
+	// only; a walk that found no problem is kept with the template.
+	wk := walkKey{schema: schemaForWalk, crd: pr.isCRD, id: res.ID}
+	if sites, ok := tc.walked(wk); ok {
+		pr.sites = sites
+		return
+	}
+	before := len(c.errs.list)
 	w.walk(obj, nil, schemaForWalk)
 	pr.sites = w.sites
+	if len(c.errs.list) == before {
+		tc.addWalk(wk, w.sites)
+	}
 }
 
 func (c *compiler) parseExternalRef(res *Resource, pr *pendingResource, ref *v1alpha1.ExternalRef) {

@@ -4,8 +4,6 @@ import (
 	"strings"
 
 	"k8s.io/kube-openapi/pkg/validation/spec"
-
-	"github.com/rgd-dev/rgd/pkg/celenv"
 )
 
 // fieldUse records which fields of each variable the expressions select.
@@ -25,12 +23,12 @@ func (c *compiler) collectFieldUse() fieldUse {
 	}
 	roots = append(roots, schemaVar)
 	record := func(src string, alias map[string]string, extra []string) {
-		a, err := c.parse(src)
+		known := append(append([]string{}, roots...), extra...)
+		refs, err := c.references(src, known)
 		if err != nil {
 			return // reported when type checking
 		}
-		known := append(append([]string{}, roots...), extra...)
-		for _, ref := range celenv.References(a, known) {
+		for _, ref := range refs {
 			root := ref.Root
 			if to, ok := alias[root]; ok {
 				root = to

@@ -59,7 +59,8 @@ type Instance struct {
 	// Namespaced is false for cluster-scoped instances.
 	Namespaced bool
 	// Schema is the schema of the `schema` CEL variable: the instance without
-	// its status.
+	// its status. Read-only: graphs compiled from the same SimpleSchema may
+	// share it (see Cache).
 	Schema *spec.Schema
 	// Status holds the status fields computed from expressions.
 	Status []*Field

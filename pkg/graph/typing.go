@@ -22,62 +22,104 @@ const eachVar = "each"
 
 // buildEnv declares `schema` and every resource id with its type.
 func (c *compiler) buildEnv() (*celenv.Env, bool) {
-	use := c.collectFieldUse()
-	c.celSchemas = make(map[string]*spec.Schema, len(c.resources))
+	c.fieldUse = c.collectFieldUse()
+	// The instance schema is built from the RGD's SimpleSchema and scope.
+	s := c.rgd.Spec.Schema
+	namespaced := []byte{0}
+	if c.instance.Namespaced {
+		namespaced[0] = 1
+	}
+	specs := []varSpec{{name: schemaVar, kind: varObject, source: c.instance.Schema,
+		sourceRaw: [][]byte{s.Spec.Raw, s.Types.Raw, namespaced}, paths: c.fieldUse[schemaVar]}}
 	for _, r := range c.resources {
-		if r.Schema != nil {
-			pruned := pruneSchema(r.Schema, use[r.ID])
-			if pruned == nil {
-				pruned = &spec.Schema{SchemaProps: spec.SchemaProps{Type: spec.StringOrArray{"object"}}}
-			}
-			c.celSchemas[r.ID] = pruned
+		specs = append(specs, c.resourceVariable(r.ID, r))
+	}
+	var key envKey
+	var pins []*spec.Schema
+	if c.cache != nil {
+		key, pins = fingerprint(specs)
+		c.envKey = &key
+		if entry := c.cache.env(key); entry != nil && slices.Equal(entry.pins, pins) {
+			c.entries = map[*celenv.Env]*envEntry{entry.env: entry}
+			return entry.env, true
 		}
 	}
-	instance := pruneSchema(c.instance.Schema, use[schemaVar])
-	if instance == nil {
-		instance = &spec.Schema{SchemaProps: spec.SchemaProps{Type: spec.StringOrArray{"object"}}}
-	}
-	vars := []celenv.Variable{celenv.PrunedObjectVariable(schemaVar, instance)}
-	for _, r := range c.resources {
-		vars = append(vars, c.resourceVariable(r.ID, r))
+	vars := make([]celenv.Variable, len(specs))
+	for i, v := range specs {
+		if v.name == schemaVar {
+			vars[i] = v.build(prunedOrEmpty(v.source, v.paths))
+		} else {
+			vars[i] = v.build(c.celSchema(c.ids[v.name]))
+		}
 	}
 	env, err := c.base.NewEnv(vars)
 	if err != nil {
 		c.errs.add("", "spec", "", "building the CEL environment: %v", err)
 		return nil, false
 	}
+	if c.cache != nil {
+		entry := &envEntry{env: env, pins: pins}
+		c.cache.addEnv(key, entry)
+		c.entries = map[*celenv.Env]*envEntry{env: entry}
+	}
 	return env, true
 }
 
-// resourceVariable declares a resource's id, typed from the part of its
+// celSchema returns the part of a resource's schema that expressions reach
+// (nil when the kind is schemaless), pruned on first use.
+func (c *compiler) celSchema(r *Resource) *spec.Schema {
+	if r.Schema == nil {
+		return nil
+	}
+	if s, ok := c.celSchemas[r.ID]; ok {
+		return s
+	}
+	if c.celSchemas == nil {
+		c.celSchemas = map[string]*spec.Schema{}
+	}
+	s := prunedOrEmpty(r.Schema, c.fieldUse[r.ID])
+	c.celSchemas[r.ID] = s
+	return s
+}
+
+// prunedOrEmpty is pruneSchema, with an empty object where nothing is left.
+func prunedOrEmpty(s *spec.Schema, paths [][]string) *spec.Schema {
+	if pruned := pruneSchema(s, paths); pruned != nil {
+		return pruned
+	}
+	return &spec.Schema{SchemaProps: spec.SchemaProps{Type: spec.StringOrArray{"object"}}}
+}
+
+// resourceVariable describes a resource's id, typed from the part of its
 // schema that expressions use: an object, or a list for a collection.
-func (c *compiler) resourceVariable(name string, r *Resource) celenv.Variable {
-	s := c.celSchemas[r.ID]
-	if s == nil {
+func (c *compiler) resourceVariable(name string, r *Resource) varSpec {
+	if r.Schema == nil {
 		if r.IsCollection() {
-			return celenv.TypedVariable(name, types.NewListType(types.DynType))
+			return varSpec{name: name, kind: varDynList}
 		}
-		return celenv.DynVariable(name)
+		return varSpec{name: name, kind: varDyn}
 	}
+	v := varSpec{name: name, kind: varObject, source: r.Schema, pinned: true, paths: c.fieldUse[r.ID]}
 	if r.IsCollection() {
-		return celenv.PrunedListVariable(name, s)
+		v.kind = varList
 	}
-	return celenv.PrunedObjectVariable(name, s)
+	return v
 }
 
 // findDependencies reads the resource ids that each resource's expressions
 // use, from their parsed ASTs. readyWhen and status add no edges.
 func (c *compiler) findDependencies(env *celenv.Env) {
+	ids := c.idList()
 	for _, r := range c.resources {
 		pr := c.pending[r]
 		deps := map[string]bool{}
 		visit := func(field, src string) {
-			a, err := c.parse(src)
+			refs, err := c.references(src, ids)
 			if err != nil {
 				c.errs.add(r.ID, field, src, "%v", cleanCELError(err))
 				return
 			}
-			for _, ref := range celenv.References(a, c.idList()) {
+			for _, ref := range refs {
 				switch {
 				case ref.Root == r.ID:
 					c.errs.add(r.ID, field, src, "a resource cannot reference itself (%s); only readyWhen may", ref.Path)
@@ -254,7 +296,7 @@ func (c *compiler) checkReadyWhen(env *celenv.Env, r *Resource, pr *pendingResou
 	readyEnv := env
 	if r.IsCollection() {
 		each := celenv.DynVariable(eachVar)
-		if s := c.celSchemas[r.ID]; s != nil {
+		if s := c.celSchema(r); s != nil {
 			each = celenv.PrunedObjectVariable(eachVar, s)
 		}
 		var err error
@@ -270,9 +312,9 @@ func (c *compiler) checkReadyWhen(env *celenv.Env, r *Resource, pr *pendingResou
 	r.readyEnv = readyEnv
 	for j, src := range pr.readyWhen {
 		field := fmt.Sprintf("%s.readyWhen[%d]", pr.field, j)
-		if a, err := c.parse(src); err == nil {
+		if refs, err := c.references(src, append(c.idList(), eachVar, schemaVar)); err == nil {
 			var others []string
-			for _, ref := range celenv.References(a, append(c.idList(), eachVar, schemaVar)) {
+			for _, ref := range refs {
 				if ref.Root != allowed && !slices.Contains(others, ref.Root) {
 					others = append(others, ref.Root)
 				}
@@ -383,13 +425,28 @@ func (c *compiler) compileExpr(env *celenv.Env, id, field, src string) (*celenv.
 	key := compileKey{env, src}
 	r, done := c.compiled[key]
 	if !done {
-		parsed, err := c.parseForCheck(src)
-		if err == nil {
-			r.compiled, r.err = env.CheckParsed(src, parsed)
-		} else {
-			r.err = err
+		entry := c.entries[env]
+		if entry != nil {
+			r, done = entry.check(src)
+		}
+		if !done {
+			parsed, err := c.parseForCheck(src)
+			if err == nil {
+				r.compiled, r.err = env.CheckParsed(src, parsed)
+				if r.err == nil {
+					r.chains = celenv.Chains(r.compiled.AST)
+				}
+			} else {
+				r.err = err
+			}
+			if entry != nil {
+				entry.addCheck(src, r)
+			}
 		}
 		c.compiled[key] = r
+		if r.compiled != nil {
+			c.chains[r.compiled] = r.chains
+		}
 	}
 	compiled, err := r.compiled, r.err
 	if err != nil {
@@ -424,9 +481,16 @@ func (c *compiler) expression(env *celenv.Env, compiled *celenv.Compiled, iterat
 	} else {
 		e.plan = func() (cel.Program, error) { return env.Plan(compiled) }
 	}
-	roots := append(env.VariableNames(), iterators...)
+	chains, ok := c.chains[compiled]
+	if !ok {
+		chains = celenv.Chains(compiled.AST)
+	}
 	refs := map[string]bool{}
-	for _, ref := range celenv.References(compiled.AST, roots) {
+	// The references to the environment's variables and the iterators.
+	for _, ref := range chains {
+		if _, isVar := env.Variable(ref.Root); !isVar && !slices.Contains(iterators, ref.Root) {
+			continue
+		}
 		switch {
 		case ref.Root == schemaVar:
 			e.UsesSchema = true
@@ -465,11 +529,11 @@ func (c *compiler) idList() []string {
 }
 
 func (c *compiler) usesIdent(src, name string) bool {
-	a, err := c.parse(src)
+	refs, err := c.references(src, []string{name})
 	if err != nil {
 		return false
 	}
-	for _, r := range celenv.References(a, []string{name}) {
+	for _, r := range refs {
 		if r.Root == name {
 			return true
 		}
@@ -536,11 +600,7 @@ func toPlain(v any) (any, error) {
 // forbidOmit reports omit() where a value must exist: conditions, forEach,
 // status, string templates and the identity of an object.
 func (c *compiler) forbidOmit(id, field, src, where string) {
-	a, err := c.parse(src)
-	if err != nil {
-		return
-	}
-	if celenv.CallsFunction(a, "omit") {
+	if p := c.parse(src); p.info.err == nil && p.info.callsOmit {
 		c.errs.add(id, field, src, "omit() is not allowed in %s: it may only remove an optional template field", where)
 	}
 }

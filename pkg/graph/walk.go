@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -32,6 +33,19 @@ type walker struct {
 	sites       []site
 	// exprAllowed, when set, restricts where expressions may appear.
 	exprAllowed func(Path) bool
+	// buffers hold the property schema being walked at each depth: a
+	// property of a (shared, read-only) schema is a map value, so it is
+	// copied into the buffer of its depth rather than onto the heap once
+	// per field. Sites keep copies of their own.
+	buffers []*spec.Schema
+}
+
+// scratch returns the buffer of a depth.
+func (w *walker) scratch(depth int) *spec.Schema {
+	for len(w.buffers) <= depth {
+		w.buffers = append(w.buffers, new(spec.Schema))
+	}
+	return w.buffers[depth]
 }
 
 func (w *walker) field(p Path) string { return p.under(w.fieldPrefix) }
@@ -55,7 +69,7 @@ func (w *walker) walk(v any, p Path, s *spec.Schema) {
 				w.errs.add(w.resourceID, w.field(p.child(k)), "", "expressions are not allowed in map keys")
 				continue
 			}
-			child, known := propertySchema(s, k)
+			child, known := propertySchema(s, k, w.scratch(len(p)))
 			if !known {
 				w.errs.add(w.resourceID, w.field(p.child(k)), "", "unknown field %q; %s", k, knownFields(s))
 				continue
@@ -75,6 +89,13 @@ func (w *walker) walk(v any, p Path, s *spec.Schema) {
 			w.walk(item, p.index(i), items)
 		}
 	case string:
+		if !strings.Contains(val, "${") {
+			// A plain literal (template.Parse finds nothing in it).
+			if s != nil && !schemaAllows(s, "string") {
+				w.errs.add(w.resourceID, w.field(p), "", "expected %s, got string %q", describeSchemaType(s), val)
+			}
+			return
+		}
 		tmpl, err := template.Parse(val)
 		if err != nil {
 			w.errs.add(w.resourceID, w.field(p), "", "%v", err)
@@ -85,7 +106,7 @@ func (w *walker) walk(v any, p Path, s *spec.Schema) {
 				w.errs.add(w.resourceID, w.field(p), val, "expressions are not allowed here")
 				return
 			}
-			w.sites = append(w.sites, site{path: p, tmpl: tmpl, schema: s, resource: w.resourceID})
+			w.sites = append(w.sites, site{path: p, tmpl: tmpl, schema: heapCopy(s), resource: w.resourceID})
 			return
 		}
 		if s != nil && !schemaAllows(s, "string") {
@@ -108,6 +129,16 @@ func (w *walker) walk(v any, p Path, s *spec.Schema) {
 	default:
 		w.errs.add(w.resourceID, w.field(p), "", "unsupported value of type %T", v)
 	}
+}
+
+// heapCopy returns a copy of s that outlives the walk (s may point to the
+// walker's stack).
+func heapCopy(s *spec.Schema) *spec.Schema {
+	if s == nil {
+		return nil
+	}
+	c := *s
+	return &c
 }
 
 // schemaAllows reports whether a value of the given JSON type fits s.
@@ -138,13 +169,15 @@ func describeSchemaType(s *spec.Schema) string {
 }
 
 // propertySchema returns the schema of key inside object schema s; nil with
-// known=true means schemaless.
-func propertySchema(s *spec.Schema, key string) (child *spec.Schema, known bool) {
+// known=true means schemaless. A property is copied into buf (the caller's),
+// so that looking it up allocates nothing.
+func propertySchema(s *spec.Schema, key string, buf *spec.Schema) (child *spec.Schema, known bool) {
 	if s == nil || isSchemaless(s) {
 		return nil, true
 	}
 	if p, ok := s.Properties[key]; ok {
-		return &p, true
+		*buf = p
+		return buf, true
 	}
 	if s.AdditionalProperties != nil {
 		if s.AdditionalProperties.Schema != nil {
@@ -192,7 +225,7 @@ func isIntOrString(s *spec.Schema) bool {
 // decodeObject decodes JSON into plain Go values, keeping integers as int64
 // and other numbers as float64, as unstructured objects hold them.
 func decodeObject(raw []byte) (map[string]any, error) {
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {

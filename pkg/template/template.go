@@ -41,6 +41,13 @@ func (e *SyntaxError) Error() string {
 // Errors (all *SyntaxError): an unterminated `${`, an empty `${}`, a `${` nested inside an expression outside a
 // CEL string literal, and an unterminated string literal inside an expression. A lone `$` or `{` in text is literal.
 func Parse(s string) (Template, error) {
+	if !strings.Contains(s, "${") {
+		// Only text: one literal segment (none for the empty string).
+		if s == "" {
+			return Template{}, nil
+		}
+		return Template{Segments: []Segment{{Literal: s}}}, nil
+	}
 	var t Template
 	var lit strings.Builder
 	flush := func() {
