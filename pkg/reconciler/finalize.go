@@ -91,4 +91,3 @@ func (r *Reconciler) deletionBlocked(ctx context.Context, st *kindState, inst *u
 // deletionReportAfter is how long an instance's deletion may take before its
 // status says DELETING and names the children it waits for.
 const deletionReportAfter = 2 * time.Second
-
