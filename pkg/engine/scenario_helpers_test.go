@@ -318,3 +318,30 @@ func cmNames(items []unstructured.Unstructured) []string {
 	}
 	return out
 }
+
+// waitEvent waits until the events of reason on obj name every one of want.
+func (s *sc) waitEvent(obj *unstructured.Unstructured, reason string, want ...string) {
+	s.t.Helper()
+	eventually(s.t, scWait, reason+" events on "+obj.GetName(), func() (bool, string) {
+		list, err := s.dyn.Resource(scEvents).Namespace(obj.GetNamespace()).List(context.Background(), metav1.ListOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		var msgs []string
+		for _, ev := range list.Items {
+			uid, _, _ := unstructured.NestedString(ev.Object, "involvedObject", "uid")
+			r, _, _ := unstructured.NestedString(ev.Object, "reason")
+			msg, _, _ := unstructured.NestedString(ev.Object, "message")
+			if uid == string(obj.GetUID()) && r == reason {
+				msgs = append(msgs, msg)
+			}
+		}
+		all := strings.Join(msgs, " | ")
+		for _, w := range want {
+			if !strings.Contains(all, w) {
+				return false, all
+			}
+		}
+		return true, all
+	})
+}

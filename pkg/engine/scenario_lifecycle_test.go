@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -297,23 +296,7 @@ func TestScenarioEventsOnInstance(t *testing.T) {
 	s.setup(chainRGD)
 	s.instance("ev", nil, nil)
 	inst := s.waitState("ev", "ACTIVE")
-	eventually(t, scWait, "Created events on the instance", func() (bool, string) {
-		list, err := s.dyn.Resource(scEvents).Namespace(s.ns).List(context.Background(), metav1.ListOptions{})
-		if err != nil {
-			return false, err.Error()
-		}
-		var created []string
-		for _, ev := range list.Items {
-			uid, _, _ := unstructured.NestedString(ev.Object, "involvedObject", "uid")
-			reason, _, _ := unstructured.NestedString(ev.Object, "reason")
-			msg, _, _ := unstructured.NestedString(ev.Object, "message")
-			if uid == string(inst.GetUID()) && reason == "Created" {
-				created = append(created, msg)
-			}
-		}
-		all := strings.Join(created, " | ")
-		return strings.Contains(all, "ev-first") && strings.Contains(all, "ev-second") && strings.Contains(all, "ev-third"), all
-	})
+	s.waitEvent(inst, "Created", "ev-first", "ev-second", "ev-third")
 }
 
 func TestScenarioSettledInstanceCausesNoWrites(t *testing.T) {

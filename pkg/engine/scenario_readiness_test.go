@@ -191,10 +191,11 @@ func TestScenarioIncludeWhenFlipPrunesAndRestores(t *testing.T) {
 	s.instance("f", map[string]any{"enabled": true}, nil)
 	s.waitState("f", "ACTIVE")
 	s.waitCMValue("f-dependent", "from", "v")
-	s.instance("f", map[string]any{"enabled": false}, nil)
+	inst := s.instance("f", map[string]any{"enabled": false}, nil)
 	s.waitGone(configMaps, s.ns, "f-optional")
 	s.waitGone(configMaps, s.ns, "f-dependent")
 	assert.True(t, s.exists(configMaps, s.ns, "f-base"))
+	s.waitEvent(inst, "Deleted", "f-optional", "f-dependent")
 	s.waitInstance("f", "pruned children leave the inventory", func(o *unstructured.Unstructured) (bool, string) {
 		inv := o.GetAnnotations()["rgd.dev/inventory"]
 		return scState(o) == "ACTIVE" && !strings.Contains(inv, "f-optional") && !strings.Contains(inv, "f-dependent"), inv

@@ -31,7 +31,9 @@ func (r *Reconciler) finalize(ctx context.Context, st *kindState, key Key, inst 
 				// No informer tells us when it is gone: look again soon.
 				res.requeueAfter = 2 * time.Second
 			}
-			done, err := r.deleteChild(ctx, inst, e)
+			// No event per child: events on an instance that is about to
+			// disappear cost writes and are seen by nobody.
+			done, _, err := r.deleteChild(ctx, inst, e)
 			if err != nil {
 				return result{}, err
 			}

@@ -144,8 +144,8 @@ func (r *Reconciler) reconcile(ctx context.Context, key Key) (result, error) {
 	}
 	p.in = render.NewInputs(p.g, inst.Object, nil)
 	err = p.walk(ctx)
-	p.recordChanges()
 	if err != nil {
+		p.recordChanges()
 		return result{}, err
 	}
 	if !st.schemaChanged.IsZero() && time.Since(st.schemaChanged) < schemaSettleTime {
@@ -158,7 +158,9 @@ func (r *Reconciler) reconcile(ctx context.Context, key Key) (result, error) {
 			}
 		}
 	}
-	if err := p.prune(ctx); err != nil {
+	err = p.prune(ctx)
+	p.recordChanges()
+	if err != nil {
 		return result{}, err
 	}
 	if err := p.writeStatus(ctx); err != nil {
@@ -671,8 +673,8 @@ const maxEventChildren = 10
 // recordChanges emits one event per kind of change the pass made, naming
 // the children (the first maxEventChildren of them).
 func (p *pass) recordChanges() {
-	verbs := map[string]string{"Created": "created", "Updated": "updated", "Adopted": "took over"}
-	for _, reason := range []string{"Created", "Updated", "Adopted"} {
+	verbs := map[string]string{"Created": "created", "Updated": "updated", "Adopted": "took over", "Deleted": "deleted"}
+	for _, reason := range []string{"Created", "Updated", "Adopted", "Deleted"} {
 		names := p.changes[reason]
 		if len(names) == 0 {
 			continue
@@ -792,9 +794,12 @@ func (p *pass) prune(ctx context.Context) error {
 		stale = append(stale, e)
 	}
 	for _, e := range stale {
-		deleted, err := p.r.deleteChild(ctx, p.inst, e)
+		deleted, issued, err := p.r.deleteChild(ctx, p.inst, e)
 		if err != nil {
 			return err
+		}
+		if issued {
+			p.changed("Deleted", e)
 		}
 		if deleted {
 			gone = append(gone, e)
@@ -807,8 +812,9 @@ func (p *pass) prune(ctx context.Context) error {
 }
 
 // deleteChild deletes one child if it exists and carries the instance's id.
-// It reports whether the child is gone (or was never rgd's to delete).
-func (r *Reconciler) deleteChild(ctx context.Context, inst *unstructured.Unstructured, e Entry) (bool, error) {
+// It reports whether the child is gone (or was never rgd's to delete), and
+// whether it issued the deletion now.
+func (r *Reconciler) deleteChild(ctx context.Context, inst *unstructured.Unstructured, e Entry) (gone, issued bool, err error) {
 	gvr := e.GVR()
 	var live *unstructured.Unstructured
 	if cache, ok := r.watches.Cache(childKey(gvr)); ok {
@@ -818,50 +824,49 @@ func (r *Reconciler) deleteChild(ctx context.Context, inst *unstructured.Unstruc
 	if live == nil {
 		if _, seen := r.gone.LoadAndDelete(wk); seen {
 			// rgd deleted it and its informer has seen it go.
-			return true, nil
+			return true, false, nil
 		}
 		// The cache may lag behind a create: only the API server can say
 		// that a child is gone.
 		obj, err := r.dyn.Resource(gvr).Namespace(e.Namespace).Get(ctx, e.Name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
-			return true, nil
+			return true, false, nil
 		}
 		if err != nil {
-			return false, err
+			return false, false, err
 		}
 		live = obj
 	}
 	if live.GetLabels()[metadata.LabelInstanceID] != string(inst.GetUID()) {
 		// Not proven to be this instance's: never delete it, just stop
 		// tracking it.
-		return true, nil
+		return true, false, nil
 	}
 	if live.GetDeletionTimestamp() != nil {
-		return false, nil
+		return false, false, nil
 	}
 	uid := live.GetUID()
 	policy := metav1.DeletePropagationBackground
 	r.gone.Delete(wk)
 	r.deleted.Store(wk, uid) // before the request: its event may come before the response
-	err := r.dyn.Resource(gvr).Namespace(e.Namespace).Delete(ctx, e.Name, metav1.DeleteOptions{
+	err = r.dyn.Resource(gvr).Namespace(e.Namespace).Delete(ctx, e.Name, metav1.DeleteOptions{
 		Preconditions:     &metav1.Preconditions{UID: &uid},
 		PropagationPolicy: &policy,
 	})
 	switch {
 	case apierrors.IsNotFound(err):
 		r.deleted.Delete(wk)
-		return true, nil
+		return true, false, nil
 	case apierrors.IsConflict(err):
 		r.deleted.Delete(wk)
-		return false, nil // replaced meanwhile; look again next time
+		return false, false, nil // replaced meanwhile; look again next time
 	case err != nil:
 		r.deleted.Delete(wk)
-		return false, fmt.Errorf("deleting %s: %w", e, err)
+		return false, false, fmt.Errorf("deleting %s: %w", e, err)
 	}
 	r.applied.Delete(uid)
 	r.written.Delete(wk)
-	r.event(inst, "Normal", "Deleted", "deleted %s", e)
-	return false, nil
+	return false, true, nil
 }
 
 func (r *Reconciler) event(obj runtime.Object, eventType, reason, format string, args ...any) {
