@@ -451,7 +451,13 @@ func serverMutating(ctx context.Context, cs kubernetes.Interface) (Counts, error
 	if err != nil {
 		return nil, fmt.Errorf("API server /metrics: %w", err)
 	}
-	return Counts(m.CounterByLabel("apiserver_request_total", "verb", oneOf(serverMutatingVerbs...))), nil
+	out := Counts{}
+	for k, v := range m.CounterByLabels("apiserver_request_total", "verb", "resource") {
+		if verb, _, _ := strings.Cut(k, " "); slices.Contains(serverMutatingVerbs, verb) {
+			out[k] = v
+		}
+	}
+	return out, nil
 }
 
 // settle waits until the engine's mutating request count has not moved for quiet.

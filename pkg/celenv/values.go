@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"strings"
 	"time"
 
@@ -167,7 +168,7 @@ func same(a, b any) bool {
 	switch av := a.(type) {
 	case map[string]any:
 		bv, ok := b.(map[string]any)
-		return ok && fmt.Sprintf("%p", av) == fmt.Sprintf("%p", bv)
+		return ok && reflect.ValueOf(av).UnsafePointer() == reflect.ValueOf(bv).UnsafePointer()
 	case []any:
 		bv, ok := b.([]any)
 		return ok && len(av) == len(bv) && (len(av) == 0 || &av[0] == &bv[0])
