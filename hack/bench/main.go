@@ -425,12 +425,23 @@ func requestCounts(ctx context.Context, eng *engineProc, cs kubernetes.Interface
 	if m, err := eng.scrape(ctx); err == nil {
 		engine = Counts(m.CounterByLabel("rgd_api_requests_total", "verb", nil))
 	}
-	if raw, err := cs.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx); err == nil {
-		if m, err := ParseMetrics(bytes.NewReader(raw)); err == nil {
-			server = Counts(m.CounterByLabels("apiserver_request_total", "verb", "resource", "subresource", "code"))
-		}
+	if m, err := serverMetrics(ctx, cs); err == nil {
+		server = Counts(m.CounterByLabels("apiserver_request_total", "verb", "resource", "subresource", "code"))
 	}
 	return engine, server
+}
+
+// serverMetrics scrapes the API server's /metrics (with the admin token).
+func serverMetrics(ctx context.Context, cs kubernetes.Interface) (Metrics, error) {
+	raw, err := cs.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("API server /metrics: %w", err)
+	}
+	m, err := ParseMetrics(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("API server /metrics: %w", err)
+	}
+	return m, nil
 }
 
 // perInstance renders counts divided by n: "GET 4, PATCH 1.2".
@@ -443,13 +454,9 @@ func perInstance(c Counts, n int) string {
 }
 
 func serverMutating(ctx context.Context, cs kubernetes.Interface) (Counts, error) {
-	raw, err := cs.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	m, err := serverMetrics(ctx, cs)
 	if err != nil {
-		return nil, fmt.Errorf("API server /metrics: %w", err)
-	}
-	m, err := ParseMetrics(bytes.NewReader(raw))
-	if err != nil {
-		return nil, fmt.Errorf("API server /metrics: %w", err)
+		return nil, err
 	}
 	out := Counts{}
 	for k, v := range m.CounterByLabels("apiserver_request_total", "verb", "resource") {

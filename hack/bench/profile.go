@@ -48,19 +48,20 @@ func startProfiles(ctx context.Context, dir string, n int, eng *engineProc, cs k
 		return cs.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/profile").
 			Param("seconds", fmt.Sprint(profileSeconds)).DoRaw(ctx)
 	})
-	go save(fmt.Sprintf("rgd-%d.pprof", n), func(ctx context.Context) ([]byte, error) {
-		var buf bytes.Buffer
-		err := httpGet(ctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", eng.pprofAddr, profileSeconds), &buf)
-		return buf.Bytes(), err
-	})
+	go save(fmt.Sprintf("rgd-%d.pprof", n), eng.profile(fmt.Sprintf("profile?seconds=%d", profileSeconds)))
 	return func() {
 		wg.Wait()
 		// The engine's heap with every instance and child cached.
 		wg.Add(1)
-		save(fmt.Sprintf("rgd-heap-%d.pprof", n), func(ctx context.Context) ([]byte, error) {
-			var buf bytes.Buffer
-			err := httpGet(ctx, fmt.Sprintf("http://%s/debug/pprof/heap?gc=1", eng.pprofAddr), &buf)
-			return buf.Bytes(), err
-		})
+		save(fmt.Sprintf("rgd-heap-%d.pprof", n), eng.profile("heap?gc=1"))
+	}
+}
+
+// profile returns a fetcher of the engine's /debug/pprof/<what>.
+func (e *engineProc) profile(what string) func(context.Context) ([]byte, error) {
+	return func(ctx context.Context) ([]byte, error) {
+		var buf bytes.Buffer
+		err := httpGet(ctx, "http://"+e.pprofAddr+"/debug/pprof/"+what, &buf)
+		return buf.Bytes(), err
 	}
 }

@@ -673,9 +673,8 @@ const maxEventChildren = 10
 // recordChanges emits one event per kind of change the pass made, naming
 // the children (the first maxEventChildren of them).
 func (p *pass) recordChanges() {
-	verbs := map[string]string{"Created": "created", "Updated": "updated", "Adopted": "took over", "Deleted": "deleted"}
-	for _, reason := range []string{"Created", "Updated", "Adopted", "Deleted"} {
-		names := p.changes[reason]
+	for _, c := range changeReasons {
+		names := p.changes[c.reason]
 		if len(names) == 0 {
 			continue
 		}
@@ -683,8 +682,14 @@ func (p *pass) recordChanges() {
 		if len(names) > maxEventChildren {
 			msg += fmt.Sprintf(" and %d more", len(names)-maxEventChildren)
 		}
-		p.r.event(p.inst, "Normal", reason, "%s %s", verbs[reason], msg)
+		p.r.event(p.inst, "Normal", c.reason, "%s %s", c.verb, msg)
 	}
+}
+
+// changeReasons are the event reasons of a pass's writes, in the order
+// their events are emitted, with the verb each message starts with.
+var changeReasons = []struct{ reason, verb string }{
+	{"Created", "created"}, {"Updated", "updated"}, {"Adopted", "took over"}, {"Deleted", "deleted"},
 }
 
 // createContested handles a create the API server found conflicting: the
