@@ -56,10 +56,16 @@ func (e *Engine) Start(ctx context.Context) error {
 	if !e.started.CompareAndSwap(false, true) {
 		return errors.New("engine: already started")
 	}
-	dyn, err := dynamic.NewForConfig(e.cfg)
+	// One REST client under the dynamic client, shared with the reconciler
+	// (which reads the API server's answers to deletions): one connection
+	// and one rate limit for both.
+	restCfg := dynamic.ConfigFor(e.cfg)
+	restCfg.GroupVersion = nil
+	restClient, err := rest.UnversionedRESTClientFor(restCfg)
 	if err != nil {
-		return fmt.Errorf("engine: dynamic client: %w", err)
+		return fmt.Errorf("engine: REST client: %w", err)
 	}
+	dyn := dynamic.New(restClient)
 	ext, err := apiextensionsclientset.NewForConfig(e.cfg)
 	if err != nil {
 		return fmt.Errorf("engine: apiextensions client: %w", err)
@@ -104,6 +110,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		Metrics:           e.metrics,
 		Recorder:          recorder,
 		Version:           Version,
+		Client:            restClient,
 	})
 	rgds := rgdcontroller.New(dyn, watches, registrar.New(ext, registrar.Options{Logger: log.WithName("registrar")}), instances, resolver, invalidate,
 		rgdcontroller.Options{Workers: e.opts.RGDWorkers, AllowCRDDeletion: e.opts.AllowCRDDeletion, Logger: log, Metrics: e.metrics})

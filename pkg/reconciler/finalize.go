@@ -2,9 +2,11 @@ package reconciler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -24,20 +26,29 @@ func (r *Reconciler) finalize(ctx context.Context, st *kindState, key Key, inst 
 	var res result
 	for len(inv) > 0 {
 		wave := inv.lastWave()
-		var gone []Entry
-		var blocking []string
 		for _, e := range wave {
 			if _, cached := r.watches.Cache(childKey(e.GVR())); !cached {
 				// No informer tells us when it is gone: look again soon.
 				res.requeueAfter = 2 * time.Second
 			}
-			// No event per child: events on an instance that is about to
-			// disappear cost writes and are seen by nobody.
-			done, _, err := r.deleteChild(ctx, inst, e)
-			if err != nil {
-				return result{}, err
-			}
-			if done {
+		}
+		// The children of one wave do not depend on each other: they are
+		// deleted at once. No event per child: events on an instance that
+		// is about to disappear cost writes and are seen by nobody.
+		done := make([]bool, len(wave))
+		errs := make([]error, len(wave))
+		var wg sync.WaitGroup
+		for i, e := range wave {
+			wg.Go(func() { done[i], _, errs[i] = r.deleteChild(ctx, inst, e) })
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return result{}, err
+		}
+		var gone []Entry
+		var blocking []string
+		for i, e := range wave {
+			if done[i] {
 				gone = append(gone, e)
 			} else {
 				blocking = append(blocking, e.String())
@@ -46,6 +57,8 @@ func (r *Reconciler) finalize(ctx context.Context, st *kindState, key Key, inst 
 		// Entries of children confirmed gone stay in the annotation until
 		// the finalizer goes (a later pass confirms them again with one
 		// read), which saves a write per wave and loses nothing on a crash.
+		// When the API server's answers prove a whole wave gone, the next
+		// wave follows in this same pass.
 		inv = inv.without(gone...)
 		if len(blocking) > 0 {
 			return r.deletionBlocked(ctx, st, inst, blocking, len(inv), res)

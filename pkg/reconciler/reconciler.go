@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 
@@ -54,6 +55,12 @@ type Options struct {
 	Recorder record.EventRecorder
 	// Version is written in the kro.run/kro-version label.
 	Version string
+	// Client is the REST client the dynamic client was built on (see
+	// dynamic.New). With it, a deletion the API server carried out at once
+	// is proven by its answer, and an instance's deletion waves follow each
+	// other within one pass; without it, each wave waits for its informer's
+	// Deleted events.
+	Client rest.Interface
 }
 
 // Kind is what the reconciler needs to serve one generated kind.
@@ -98,11 +105,8 @@ type Reconciler struct {
 
 	// deleting remembers, per instance UID, when rgd started deleting it.
 	deleting sync.Map // types.UID -> time.Time
-	// deleted holds the children rgd deleted whose Deleted event its
-	// informer has not delivered yet; gone holds those whose event it has:
-	// the proof that they are gone, without asking the API server.
-	deleted sync.Map // writtenKey -> types.UID
-	gone    sync.Map // writtenKey -> types.UID
+	// deletions holds the children rgd deleted until they are proven gone.
+	deletions deletions
 
 	// onGone is told when an instance of a kind is gone.
 	onGone func(schema.GroupVersionResource)
@@ -327,10 +331,7 @@ func (r *Reconciler) childHandler(key watch.Key) watch.Handler {
 	return func(ev watch.Event) {
 		if ev.Type == watch.Deleted {
 			k := writtenKey{gvr: key.GVR, namespace: ev.Object.GetNamespace(), name: ev.Object.GetName()}
-			if uid, ok := r.deleted.Load(k); ok && uid == ev.Object.GetUID() {
-				r.deleted.Delete(k)
-				r.gone.Store(k, uid)
-			}
+			r.deletions.observe(k, ev.Object.GetUID())
 		}
 		labels := ev.Object.GetLabels()
 		gk := schema.GroupKind{Group: labels[metadata.LabelInstanceGroup], Kind: labels[metadata.LabelInstanceKind]}

@@ -646,7 +646,11 @@ func (p *pass) write(ctx context.Context, a *action) {
 	out.SetManagedFields(nil)
 	a.result = out
 	p.r.applied.Store(out.GetUID(), appliedRecord{hash: h, resourceVersion: out.GetResourceVersion()})
-	p.r.written.Store(writtenKey{gvr: a.node.GVR, namespace: out.GetNamespace(), name: out.GetName()}, writtenObject{obj: out, at: time.Now()})
+	wk := writtenKey{gvr: a.node.GVR, namespace: out.GetNamespace(), name: out.GetName()}
+	p.r.written.Store(wk, writtenObject{obj: out, at: time.Now()})
+	// A deletion of an older object under this name proves nothing about
+	// this one.
+	p.r.deletions.settle(wk)
 	switch {
 	case a.create:
 		p.changed("Created", a.entry)
@@ -818,7 +822,10 @@ func (p *pass) prune(ctx context.Context) error {
 
 // deleteChild deletes one child if it exists and carries the instance's id.
 // It reports whether the child is gone (or was never rgd's to delete), and
-// whether it issued the deletion now.
+// whether it issued the deletion now. A child is gone when the cache and
+// the API server agree, when the API server's answer to rgd's DELETE says
+// so, or when its informer delivered the Deleted event of the UID rgd
+// deleted.
 func (r *Reconciler) deleteChild(ctx context.Context, inst *unstructured.Unstructured, e Entry) (gone, issued bool, err error) {
 	gvr := e.GVR()
 	var live *unstructured.Unstructured
@@ -827,7 +834,7 @@ func (r *Reconciler) deleteChild(ctx context.Context, inst *unstructured.Unstruc
 	}
 	wk := writtenKey{gvr: gvr, namespace: e.Namespace, name: e.Name}
 	if live == nil {
-		if _, seen := r.gone.LoadAndDelete(wk); seen {
+		if r.deletions.takeSeen(wk) {
 			// rgd deleted it and its informer has seen it go.
 			return true, false, nil
 		}
@@ -835,6 +842,7 @@ func (r *Reconciler) deleteChild(ctx context.Context, inst *unstructured.Unstruc
 		// that a child is gone.
 		obj, err := r.dyn.Resource(gvr).Namespace(e.Namespace).Get(ctx, e.Name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
+			r.deletions.settle(wk)
 			return true, false, nil
 		}
 		if err != nil {
@@ -852,26 +860,28 @@ func (r *Reconciler) deleteChild(ctx context.Context, inst *unstructured.Unstruc
 	}
 	uid := live.GetUID()
 	policy := metav1.DeletePropagationBackground
-	r.gone.Delete(wk)
-	r.deleted.Store(wk, uid) // before the request: its event may come before the response
-	err = r.dyn.Resource(gvr).Namespace(e.Namespace).Delete(ctx, e.Name, metav1.DeleteOptions{
+	r.deletions.expect(wk, uid) // before the request: its event may come before the answer
+	gone, err = r.deleteObject(ctx, gvr, e.Namespace, e.Name, metav1.DeleteOptions{
 		Preconditions:     &metav1.Preconditions{UID: &uid},
 		PropagationPolicy: &policy,
 	})
 	switch {
 	case apierrors.IsNotFound(err):
-		r.deleted.Delete(wk)
+		r.deletions.settle(wk)
 		return true, false, nil
 	case apierrors.IsConflict(err):
-		r.deleted.Delete(wk)
+		r.deletions.settle(wk)
 		return false, false, nil // replaced meanwhile; look again next time
 	case err != nil:
-		r.deleted.Delete(wk)
+		r.deletions.settle(wk)
 		return false, false, fmt.Errorf("deleting %s: %w", e, err)
 	}
 	r.applied.Delete(uid)
 	r.written.Delete(wk)
-	return false, true, nil
+	if gone {
+		r.deletions.settle(wk)
+	}
+	return gone, true, nil
 }
 
 func (r *Reconciler) event(obj runtime.Object, eventType, reason, format string, args ...any) {

@@ -1,0 +1,142 @@
+package reconciler
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// deleteObject issues one DELETE and reports whether the API server's answer
+// proves that the object is gone already. The API server answers an
+// immediate deletion with a Status of success naming the deleted UID (or,
+// for some resources, with the object as it was, without a
+// deletionTimestamp); a deletion that waits for finalizers or a grace period
+// is answered with the object carrying a deletionTimestamp. Without a REST
+// client (Options.Client) nothing is proven here and the informer's Deleted
+// event is the proof.
+func (r *Reconciler) deleteObject(ctx context.Context, gvr schema.GroupVersionResource, namespace, name string, opts metav1.DeleteOptions) (gone bool, err error) {
+	if r.opts.Client == nil {
+		return false, r.dyn.Resource(gvr).Namespace(namespace).Delete(ctx, name, opts)
+	}
+	body, err := json.Marshal(&opts)
+	if err != nil {
+		return false, err
+	}
+	raw, err := r.opts.Client.Delete().
+		AbsPath(objectPath(gvr, namespace, name)...).
+		SetHeader("Content-Type", "application/json").
+		SetHeader("Accept", "application/json").
+		Body(body).
+		Do(ctx).
+		Raw()
+	if err != nil {
+		return false, err
+	}
+	return deletedNow(raw, opts.Preconditions), nil
+}
+
+// objectPath is the REST path of one object.
+func objectPath(gvr schema.GroupVersionResource, namespace, name string) []string {
+	path := []string{"/apis", gvr.Group, gvr.Version}
+	if gvr.Group == "" {
+		path = []string{"/api", gvr.Version}
+	}
+	if namespace != "" {
+		path = append(path, "namespaces", namespace)
+	}
+	return append(path, gvr.Resource, name)
+}
+
+// deletedNow reads a successful DELETE's answer. Anything it cannot read
+// proves nothing.
+func deletedNow(raw []byte, pre *metav1.Preconditions) bool {
+	var answer struct {
+		Kind    string `json:"kind"`
+		Status  string `json:"status"`
+		Details *struct {
+			UID types.UID `json:"uid"`
+		} `json:"details"`
+		Metadata *struct {
+			UID               types.UID    `json:"uid"`
+			DeletionTimestamp *metav1.Time `json:"deletionTimestamp"`
+		} `json:"metadata"`
+	}
+	if err := json.Unmarshal(raw, &answer); err != nil {
+		return false
+	}
+	want := types.UID("")
+	if pre != nil && pre.UID != nil {
+		want = *pre.UID
+	}
+	switch {
+	case answer.Kind == "Status":
+		return answer.Status == metav1.StatusSuccess && answer.Details != nil && (want == "" || answer.Details.UID == want)
+	case answer.Metadata != nil:
+		return answer.Metadata.DeletionTimestamp == nil && (want == "" || answer.Metadata.UID == want)
+	}
+	return false
+}
+
+// deletions tracks the children rgd deleted until it has proof that they
+// are gone: the API server's answer, or the informer's Deleted event for
+// the UID rgd deleted.
+type deletions struct {
+	mu sync.Mutex
+	m  map[writtenKey]deletion
+}
+
+type deletion struct {
+	uid  types.UID
+	seen bool // the informer delivered its Deleted event
+}
+
+// expect records a deletion about to be issued. It comes before the
+// request, because the event may arrive before the answer.
+func (d *deletions) expect(k writtenKey, uid types.UID) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.m == nil {
+		d.m = map[writtenKey]deletion{}
+	}
+	d.m[k] = deletion{uid: uid}
+}
+
+// observe records a Deleted event; it counts only for the UID rgd deleted.
+func (d *deletions) observe(k writtenKey, uid types.UID) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if e, ok := d.m[k]; ok && e.uid == uid {
+		e.seen = true
+		d.m[k] = e
+	}
+}
+
+// settle forgets k: its deletion is proven otherwise, failed, or a new
+// object was written under its name.
+func (d *deletions) settle(k writtenKey) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.m, k)
+}
+
+// takeSeen reports, and forgets, a deletion whose event has been seen.
+func (d *deletions) takeSeen(k writtenKey) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if e, ok := d.m[k]; ok && e.seen {
+		delete(d.m, k)
+		return true
+	}
+	return false
+}
+
+// pending is the number of deletions not settled yet (for tests).
+func (d *deletions) pending() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.m)
+}
