@@ -319,9 +319,11 @@ func cmNames(items []unstructured.Unstructured) []string {
 	return out
 }
 
-// waitEvent waits until the events of reason on obj name every one of want.
-func (s *sc) waitEvent(obj *unstructured.Unstructured, reason string, want ...string) {
+// waitEvent waits until the events of reason on obj name every one of want,
+// and returns their messages joined.
+func (s *sc) waitEvent(obj *unstructured.Unstructured, reason string, want ...string) string {
 	s.t.Helper()
+	var all string
 	eventually(s.t, scWait, reason+" events on "+obj.GetName(), func() (bool, string) {
 		list, err := s.dyn.Resource(scEvents).Namespace(obj.GetNamespace()).List(context.Background(), metav1.ListOptions{})
 		if err != nil {
@@ -336,7 +338,7 @@ func (s *sc) waitEvent(obj *unstructured.Unstructured, reason string, want ...st
 				msgs = append(msgs, msg)
 			}
 		}
-		all := strings.Join(msgs, " | ")
+		all = strings.Join(msgs, " | ")
 		for _, w := range want {
 			if !strings.Contains(all, w) {
 				return false, all
@@ -344,4 +346,5 @@ func (s *sc) waitEvent(obj *unstructured.Unstructured, reason string, want ...st
 		}
 		return true, all
 	})
+	return all
 }

@@ -31,3 +31,19 @@ func TestRecordChangesOneEventPerReason(t *testing.T) {
 	assert.NotContains(t, got[0], "c10")
 	assert.Equal(t, "Normal Updated updated v1 Service ns/s", got[1])
 }
+
+// TestFirstPassCreatesQuietly checks that an instance's first pass reports
+// no creations, and still reports every other kind of change.
+func TestFirstPassCreatesQuietly(t *testing.T) {
+	rec := record.NewFakeRecorder(10)
+	p := &pass{r: &Reconciler{opts: Options{Recorder: rec}}, inst: &unstructured.Unstructured{Object: map[string]any{}}, firstPass: true}
+	p.changed("Created", Entry{APIVersion: "v1", Kind: "ConfigMap", Namespace: "ns", Name: "c"})
+	p.changed("Adopted", Entry{APIVersion: "v1", Kind: "Service", Namespace: "ns", Name: "s"})
+	p.recordChanges()
+	close(rec.Events)
+	var got []string
+	for ev := range rec.Events {
+		got = append(got, ev)
+	}
+	assert.Equal(t, []string{"Normal Adopted took over v1 Service ns/s"}, got)
+}

@@ -68,6 +68,11 @@ type pass struct {
 	// per child, as every event is a write to the API server.
 	changesMu sync.Mutex
 	changes   map[string][]string
+	// firstPass is true for the pass that took the instance in (it put
+	// rgd's finalizer on it). The children it creates get no Created
+	// event: the instance's conditions, written at the end of the pass,
+	// report them, and at scale such events are a write per instance.
+	firstPass bool
 }
 
 // action is one write a wave needs.
@@ -126,6 +131,7 @@ func (r *Reconciler) reconcile(ctx context.Context, key Key) (result, error) {
 			{typ: v1alpha1.ConditionInstanceManaged, ok: false, reason: "InvalidInventory", message: invErr.Error()},
 		})
 	}
+	firstPass := !slices.Contains(inst.GetFinalizers(), metadata.Finalizer)
 	inst, inv, err := r.ensureManaged(ctx, st, inst, inv)
 	if err != nil {
 		return result{}, err
@@ -140,7 +146,7 @@ func (r *Reconciler) reconcile(ctx context.Context, key Key) (result, error) {
 
 	p := &pass{
 		r: r, st: st, key: key, inst: inst, g: st.kind.Graph,
-		states: map[string]*nodeState{}, inv: inv,
+		states: map[string]*nodeState{}, inv: inv, firstPass: firstPass,
 	}
 	p.in = render.NewInputs(p.g, inst.Object, nil)
 	err = p.walk(ctx)
@@ -675,11 +681,13 @@ func (p *pass) changed(reason string, e Entry) {
 const maxEventChildren = 10
 
 // recordChanges emits one event per kind of change the pass made, naming
-// the children (the first maxEventChildren of them).
+// the children (the first maxEventChildren of them). Creations by an
+// instance's first pass are not reported (see pass.firstPass): events are
+// for changes to a running stack.
 func (p *pass) recordChanges() {
 	for _, c := range changeReasons {
 		names := p.changes[c.reason]
-		if len(names) == 0 {
+		if len(names) == 0 || (p.firstPass && c.reason == "Created") {
 			continue
 		}
 		msg := strings.Join(names[:min(len(names), maxEventChildren)], ", ")
