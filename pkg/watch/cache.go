@@ -59,8 +59,9 @@ func indexByInstance(obj any) ([]string, error) {
 const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 
 // trim drops the parts of an object the engine never reads, to save memory:
-// metadata.managedFields and the last-applied annotation. It is the
-// informers' transform, so it runs once per object before it is stored.
+// metadata.managedFields and the last-applied annotation, and interns its
+// field names and labels (see internObject). It is the informers' transform, so it runs once
+// per object before it is stored.
 func trim(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *unstructured.Unstructured:
@@ -78,6 +79,7 @@ func trimObject(u *unstructured.Unstructured) {
 	if !ok {
 		return
 	}
+	defer internObject(u.Object)
 	delete(md, "managedFields")
 	if ann, ok := md["annotations"].(map[string]any); ok {
 		if _, has := ann[lastApplied]; has {

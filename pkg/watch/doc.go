@@ -4,7 +4,7 @@
 // an optional label selector), started when the first owner asks for it with
 // Watch and stopped when the last owner releases it. Informers hold full
 // objects, without metadata.managedFields and the kubectl last-applied
-// annotation, and index them by namespace and by the owning instance's id
+// annotation and with their field names and labels interned, and index them by namespace and by the owning instance's id
 // (IndexByInstance), so that a reconcile reads an instance and its children
 // from memory instead of from the API server. Owners get events through a
 // Handler that should only enqueue work.
