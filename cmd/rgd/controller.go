@@ -50,6 +50,7 @@ type controllerFlags struct {
 	kubeconfig       string
 	workers          int
 	rgdWorkers       int
+	releaseMemory    bool
 	qps              float32
 	burst            int
 	metricsAddr      string
@@ -113,6 +114,7 @@ SIGTERM stops the engine, releases the Lease and exits 0.`,
 	fl.StringVar(&f.metricsAddr, "metrics-bind-address", ":8078", `address of /metrics ("0" disables it)`)
 	fl.StringVar(&f.probeAddr, "health-probe-bind-address", ":8079", `address of /healthz and /readyz ("0" disables it)`)
 	fl.StringVar(&f.pprofAddr, "pprof-bind-address", "0", `address of Go's /debug/pprof profiles ("0", the default, disables it; bind it to loopback)`)
+	fl.BoolVar(&f.releaseMemory, "release-memory-when-idle", true, "return the memory freed after a burst of work to the OS as soon as the engine is quiet")
 	fl.BoolVar(&f.leaderElect, "leader-elect", inCluster, "run the engine only while holding a Lease (default true in a cluster)")
 	fl.StringVar(&f.leaderNamespace, "leader-election-namespace", "", "namespace of the Lease (default: the pod's namespace, else \"default\")")
 	fl.StringVar(&f.leaderID, "leader-election-id", "rgd-controller", "name of the Lease")
@@ -289,6 +291,8 @@ func runController(ctx context.Context, logOut io.Writer, f controllerFlags) err
 		RGDWorkers:       f.rgdWorkers,
 		AllowCRDDeletion: f.allowCRDDeletion,
 		InstallCRD:       f.installCRDs,
+
+		ReleaseMemoryWhenIdle: f.releaseMemory,
 	})
 	if err != nil {
 		return fmt.Errorf("creating the engine: %w", err)

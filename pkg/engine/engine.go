@@ -125,6 +125,9 @@ func (e *Engine) Start(ctx context.Context) error {
 	wg.Add(2)
 	go func() { defer wg.Done(); instances.Run(runCtx) }()
 	go func() { defer wg.Done(); rgds.Run(runCtx) }()
+	if e.opts.ReleaseMemoryWhenIdle {
+		wg.Go(func() { releaseWhenIdle(runCtx, log.WithName("memory")) })
+	}
 	e.ready.Store(true)
 	log.Info("engine started", "workers", e.opts.Workers)
 	<-ctx.Done()

@@ -30,6 +30,12 @@ type Options struct {
 	// InstallCRD creates (or updates) the ResourceGraphDefinition CRD at
 	// start when the cluster lacks it or has an older one.
 	InstallCRD bool
+	// ReleaseMemoryWhenIdle returns the heap memory freed after a burst of
+	// work to the operating system as soon as the engine is quiet, instead
+	// of when the Go runtime gets round to it. It forces garbage
+	// collections of the whole process, so it is off by default for an
+	// embedded engine; the rgd command turns it on.
+	ReleaseMemoryWhenIdle bool
 }
 
 func (o *Options) defaults() {
