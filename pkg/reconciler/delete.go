@@ -22,6 +22,7 @@ func (r *Reconciler) deleteObject(ctx context.Context, gvr schema.GroupVersionRe
 	if r.opts.Client == nil {
 		return false, r.dyn.Resource(gvr).Namespace(namespace).Delete(ctx, name, opts)
 	}
+	opts.TypeMeta = metav1.TypeMeta{Kind: "DeleteOptions", APIVersion: "v1"}
 	body, err := json.Marshal(&opts)
 	if err != nil {
 		return false, err

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -96,6 +97,15 @@ func TestDeleteObjectReadsTheAPIServersAnswer(t *testing.T) {
 	remove := func(gvr schema.GroupVersionResource, namespace, name string, uid types.UID) (bool, error) {
 		return r.deleteObject(ctx, gvr, namespace, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
 	}
+
+	// The precondition is sent: an object replaced under the same name is
+	// not deleted.
+	replaced, err := cs.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "replaced"}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = remove(configMaps, ns, "replaced", "uid-of-an-older-object")
+	assert.True(t, apierrors.IsConflict(err), "a UID precondition that does not hold is a conflict, got %v", err)
+	_, err = cs.CoreV1().ConfigMaps(ns).Get(ctx, replaced.Name, metav1.GetOptions{})
+	require.NoError(t, err, "the replacing object is still there")
 
 	plain, err := cs.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "plain"}}, metav1.CreateOptions{})
 	require.NoError(t, err)
