@@ -128,3 +128,55 @@ func TestObjectMetaSchema(t *testing.T) {
 	}
 	assertNoRefs(t, om, "metadata")
 }
+
+// TestParsedDocumentsHoldNoProse checks that the schemas kept in memory lose
+// their descriptions (most of a served OpenAPI document's bytes) and keep
+// what typing and validation read.
+func TestParsedDocumentsHoldNoProse(t *testing.T) {
+	gv := schema.GroupVersion{Group: "example.com", Version: "v1"}
+	doc := `{"components":{"schemas":{
+	  "com.example.v1.Widget":{"type":"object","description":"A widget.","title":"Widget",
+	    "x-kubernetes-group-version-kind":[{"group":"example.com","version":"v1","kind":"Widget"}],
+	    "properties":{
+	      "spec":{"type":"object","description":"The spec.","properties":{
+	        "size":{"type":"integer","format":"int32","description":"How big.","example":3},
+	        "parts":{"type":"array","description":"Parts.","x-kubernetes-list-type":"set",
+	          "items":{"type":"string","description":"One part.","enum":["a","b"]}},
+	        "tags":{"type":"object","additionalProperties":{"type":"string","description":"A tag."}},
+	        "ref":{"description":"Inner.","allOf":[{"$ref":"#/components/schemas/com.example.v1.Inner"}]}}}}},
+	  "com.example.v1.Inner":{"type":"object","description":"Inner.","properties":{"name":{"type":"string","description":"Its name."}}}}}}`
+	d, err := newGVDocument(gv, []byte(doc), map[string]restMapping{"Widget": {resource: "widgets", namespaced: true}})
+	require.NoError(t, err)
+	r, err := d.resolve("Widget")
+	require.NoError(t, err)
+
+	var walk func(path string, s *spec.Schema)
+	walk = func(path string, s *spec.Schema) {
+		if s == nil {
+			return
+		}
+		assert.Empty(t, s.Description, "description at %s", path)
+		assert.Empty(t, s.Title, "title at %s", path)
+		assert.Nil(t, s.Example, "example at %s", path)
+		for k, p := range s.Properties {
+			walk(path+"."+k, &p)
+		}
+		for i := range s.AllOf {
+			walk(path+".allOf", &s.AllOf[i])
+		}
+		if s.Items != nil {
+			walk(path+"[]", s.Items.Schema)
+		}
+		if s.AdditionalProperties != nil {
+			walk(path+"{}", s.AdditionalProperties.Schema)
+		}
+	}
+	walk("Widget", r.Schema)
+	for _, c := range d.components {
+		walk("component", c)
+	}
+	assert.Equal(t, "int32", prop(t, r.Schema, "spec", "size").Format)
+	parts := prop(t, r.Schema, "spec", "parts")
+	assert.Equal(t, "set", parts.Extensions["x-kubernetes-list-type"], "extensions are kept")
+	assert.Len(t, prop(t, parts, "[]").Enum, 2, "enums are kept")
+}

@@ -48,6 +48,9 @@ func newGVDocument(gv schema.GroupVersion, openAPI []byte, mappings map[string]r
 	if err := json.Unmarshal(openAPI, &doc); err != nil {
 		return nil, fmt.Errorf("decoding OpenAPI v3 document of %s: %w", gv, err)
 	}
+	for _, c := range doc.Components.Schemas {
+		forgetProse(c)
+	}
 	d := &gvDocument{
 		gv:         gv,
 		components: doc.Components.Schemas,
@@ -158,4 +161,45 @@ func completeTypeAndObjectMeta(s *spec.Schema) error {
 		s.Properties["metadata"] = *om
 	}
 	return nil
+}
+
+// forgetProse clears the descriptions, titles and examples of a schema and
+// of every schema inside it. rgd never reads them, and they are most of
+// the bytes of an OpenAPI document (of CRDs' especially), which stays
+// parsed in memory while its group-version is cached.
+func forgetProse(s *spec.Schema) {
+	if s == nil {
+		return
+	}
+	s.Description, s.Title, s.Example, s.ExternalDocs = "", "", nil, nil
+	for k, p := range s.Properties {
+		forgetProse(&p)
+		s.Properties[k] = p
+	}
+	for k, p := range s.PatternProperties {
+		forgetProse(&p)
+		s.PatternProperties[k] = p
+	}
+	for k, p := range s.Definitions {
+		forgetProse(&p)
+		s.Definitions[k] = p
+	}
+	for _, list := range [][]spec.Schema{s.AllOf, s.AnyOf, s.OneOf} {
+		for i := range list {
+			forgetProse(&list[i])
+		}
+	}
+	forgetProse(s.Not)
+	if s.Items != nil {
+		forgetProse(s.Items.Schema)
+		for i := range s.Items.Schemas {
+			forgetProse(&s.Items.Schemas[i])
+		}
+	}
+	if s.AdditionalProperties != nil {
+		forgetProse(s.AdditionalProperties.Schema)
+	}
+	if s.AdditionalItems != nil {
+		forgetProse(s.AdditionalItems.Schema)
+	}
 }
