@@ -95,7 +95,8 @@ type Reconciler struct {
 
 	// applied remembers, per child UID, the last desired state rgd applied
 	// and the resourceVersion it produced, so that an unchanged child costs
-	// no comparison and no write.
+	// no comparison and no write. An entry goes when its child's Deleted
+	// event arrives.
 	applied sync.Map // types.UID -> appliedRecord
 
 	// written holds children rgd just wrote until the informer cache has
@@ -332,6 +333,8 @@ func (r *Reconciler) childHandler(key watch.Key) watch.Handler {
 		if ev.Type == watch.Deleted {
 			k := writtenKey{gvr: key.GVR, namespace: ev.Object.GetNamespace(), name: ev.Object.GetName()}
 			r.deletions.observe(k, ev.Object.GetUID())
+			// Whoever deleted it, nothing will be compared with it again.
+			r.applied.Delete(ev.Object.GetUID())
 		}
 		labels := ev.Object.GetLabels()
 		gk := schema.GroupKind{Group: labels[metadata.LabelInstanceGroup], Kind: labels[metadata.LabelInstanceKind]}
