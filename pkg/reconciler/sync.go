@@ -624,19 +624,32 @@ func (p *pass) execute(ctx context.Context, actions []*action) {
 // write creates or applies one child.
 //
 // A create never forces: the caches said the name is free, and should an
-// object of someone else's have appeared since, the API server refuses
-// every field rgd would change (a conflict), and rgd then reads the object
-// to decide, as it would have before the create. Updates of rgd's own
-// children, and allowed take-overs, force rgd's fields back.
+// object of someone else's have appeared since, the API server either
+// refuses every field rgd would change (a conflict: rgd then reads the
+// object to decide, as it would have before the create), or, when no field
+// conflicts, merges rgd's fields and answers 200 instead of 201 (rgd then
+// takes its fields back out and refuses the object, see foundAtCreate).
+// Updates of rgd's own children, and allowed take-overs, force rgd's fields
+// back.
 func (p *pass) write(ctx context.Context, a *action) {
 	client := p.r.dyn.Resource(a.node.GVR).Namespace(a.obj.GetNamespace())
 	h := desiredHash(a.obj)
-	out, err := client.Apply(ctx, a.obj.GetName(), a.obj, metav1.ApplyOptions{FieldManager: metadata.FieldManagerChildren, Force: !a.create})
-	if a.create && apierrors.IsConflict(err) {
-		out, err = p.createContested(ctx, client, a)
+	var out *unstructured.Unstructured
+	var err error
+	if a.create {
+		var created bool
+		out, created, err = p.r.applyNew(ctx, client, a)
+		switch {
+		case apierrors.IsConflict(err):
+			out, err = p.createContested(ctx, client, a)
+		case err == nil && !created:
+			out, err = p.foundAtCreate(ctx, client, a)
+		}
 		if out == nil && err == nil {
 			return // refused: a.err says why
 		}
+	} else {
+		out, err = client.Apply(ctx, a.obj.GetName(), a.obj, metav1.ApplyOptions{FieldManager: metadata.FieldManagerChildren, Force: true})
 	}
 	if err != nil {
 		if isNamespaceMissing(err) {
@@ -715,7 +728,7 @@ func (p *pass) createContested(ctx context.Context, client dynamic.ResourceInter
 		// Gone again meanwhile: create it.
 	case err != nil:
 		return nil, err
-	case existing.GetLabels()[metadata.LabelInstanceID] == string(p.inst.GetUID()):
+	case p.inst.GetUID() != "" && existing.GetLabels()[metadata.LabelInstanceID] == string(p.inst.GetUID()):
 		// Ours.
 	case !p.st.kind.AdoptExisting:
 		p.r.trackExternal(p.key, a.node.GVR, a.obj.GetNamespace(), a.obj.GetName())
