@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/rgd-dev/rgd/pkg/apis/kro/v1alpha1"
@@ -33,15 +33,20 @@ func (r *Reconciler) finalize(ctx context.Context, st *kindState, key Key, inst 
 			}
 		}
 		// The children of one wave do not depend on each other: they are
-		// deleted at once. No event per child: events on an instance that
-		// is about to disappear cost writes and are seen by nobody.
+		// deleted in parallel, as many at once as a wave's writes. No event
+		// per child: events on an instance that is about to disappear cost
+		// writes and are seen by nobody.
 		done := make([]bool, len(wave))
 		errs := make([]error, len(wave))
-		var wg sync.WaitGroup
+		var g errgroup.Group
+		g.SetLimit(r.opts.ApplyConcurrency)
 		for i, e := range wave {
-			wg.Go(func() { done[i], _, errs[i] = r.deleteChild(ctx, inst, e) })
+			g.Go(func() error {
+				done[i], _, errs[i] = r.deleteChild(ctx, inst, e)
+				return nil
+			})
 		}
-		wg.Wait()
+		_ = g.Wait() // errors are in errs
 		if err := errors.Join(errs...); err != nil {
 			return result{}, err
 		}
