@@ -79,7 +79,7 @@ func trimObject(u *unstructured.Unstructured) {
 	if !ok {
 		return
 	}
-	defer internObject(u.Object)
+	defer func() { u.Object = internObject(u.Object) }()
 	delete(md, "managedFields")
 	if ann, ok := md["annotations"].(map[string]any); ok {
 		if _, has := ann[lastApplied]; has {
