@@ -57,11 +57,8 @@ func (e *Engine) Start(ctx context.Context) error {
 		return errors.New("engine: already started")
 	}
 	// One REST client under the dynamic client, shared with the reconciler
-	// (which reads the API server's answers to deletions): one connection
-	// and one rate limit for both.
-	restCfg := dynamic.ConfigFor(e.cfg)
-	restCfg.GroupVersion = nil
-	restClient, err := rest.UnversionedRESTClientFor(restCfg)
+	// (which reads the API server's answers to creates and deletions).
+	restClient, err := reconciler.RESTClientFor(e.cfg)
 	if err != nil {
 		return fmt.Errorf("engine: REST client: %w", err)
 	}

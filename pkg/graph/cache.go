@@ -60,14 +60,32 @@ const (
 // use it. A Cache is bounded (least recently used entries go first) and safe
 // for concurrent use.
 type Cache struct {
-	parsed *lru.Cache // string -> exprInfo
-	envs   *lru.Cache // envKey -> *envEntry
-	crds   *lru.Cache // crdKey -> struct{}: validated
+	parsed *bounded[string, exprInfo]
+	envs   *bounded[envKey, *envEntry]
+	crds   *bounded[crdKey, struct{}] // the validated ones
 	// schemaSets holds the OpenAPI form of SimpleSchemas with the instance
 	// schemas built from them.
-	schemaSets *lru.Cache // schemaKey -> *instanceSchemas
-	templates  *lru.Cache // templateKey -> *templateEntry
+	schemaSets *bounded[schemaKey, *instanceSchemas]
+	templates  *bounded[templateKey, *templateEntry]
 }
+
+// bounded is a least-recently-used cache of V by K, safe for concurrent use.
+type bounded[K comparable, V any] struct{ c *lru.Cache }
+
+func newBounded[K comparable, V any](size int) *bounded[K, V] {
+	return &bounded[K, V]{c: lru.New(size)}
+}
+
+func (b *bounded[K, V]) get(k K) (V, bool) {
+	v, ok := b.c.Get(k)
+	if !ok {
+		var zero V
+		return zero, false
+	}
+	return v.(V), true
+}
+
+func (b *bounded[K, V]) add(k K, v V) { b.c.Add(k, v) }
 
 // NewCache returns a Cache holding at most expressions parsed expressions
 // and environments typed environments (and as many SimpleSchemas and
@@ -80,7 +98,13 @@ func NewCache(expressions, environments int) *Cache {
 	if environments < 1 {
 		environments = DefaultCacheEnvironments
 	}
-	return &Cache{parsed: lru.New(expressions), envs: lru.New(environments), crds: lru.New(environments), schemaSets: lru.New(environments), templates: lru.New(4 * environments)}
+	return &Cache{
+		parsed:     newBounded[string, exprInfo](expressions),
+		envs:       newBounded[envKey, *envEntry](environments),
+		crds:       newBounded[crdKey, struct{}](environments),
+		schemaSets: newBounded[schemaKey, *instanceSchemas](environments),
+		templates:  newBounded[templateKey, *templateEntry](4 * environments),
+	}
 }
 
 // DefaultCache is the Cache of compilations whose Options name none.
@@ -88,7 +112,7 @@ var DefaultCache = NewCache(DefaultCacheExpressions, DefaultCacheEnvironments)
 
 // Len reports how many parsed expressions and environments the cache holds.
 func (c *Cache) Len() (expressions, environments int) {
-	return c.parsed.Len(), c.envs.Len()
+	return c.parsed.c.Len(), c.envs.c.Len()
 }
 
 // info returns what the parse of src tells (nil Cache: nothing).
@@ -96,37 +120,30 @@ func (c *Cache) info(src string) (exprInfo, bool) {
 	if c == nil {
 		return exprInfo{}, false
 	}
-	v, ok := c.parsed.Get(src)
-	if !ok {
-		return exprInfo{}, false
-	}
-	return v.(exprInfo), true
+	return c.parsed.get(src)
 }
 
 func (c *Cache) addInfo(src string, info exprInfo) {
 	if c != nil {
-		c.parsed.Add(src, info)
+		c.parsed.add(src, info)
 	}
 }
 
 func (c *Cache) env(key envKey) *envEntry {
-	v, ok := c.envs.Get(key)
-	if !ok {
-		return nil
-	}
-	return v.(*envEntry)
+	e, _ := c.envs.get(key)
+	return e
 }
 
-func (c *Cache) addEnv(key envKey, e *envEntry) { c.envs.Add(key, e) }
+func (c *Cache) addEnv(key envKey, e *envEntry) { c.envs.add(key, e) }
 
 // validated reports whether the CRD made from key passed the API server's
 // validation before.
 func (c *Cache) validated(key crdKey) bool {
-	_, ok := c.crds.Get(key)
+	_, ok := c.crds.get(key)
 	return ok
 }
 
-func (c *Cache) addValidated(key crdKey) { c.crds.Add(key, struct{}{}) }
+func (c *Cache) addValidated(key crdKey) { c.crds.add(key, struct{}{}) }
 
 // templateKey digests a template's JSON.
 type templateKey [sha256.Size]byte
@@ -156,11 +173,11 @@ func (c *Cache) template(raw []byte) *templateEntry {
 		return nil
 	}
 	key := templateKey(sha256.Sum256(raw))
-	if v, ok := c.templates.Get(key); ok {
-		return v.(*templateEntry)
+	if e, ok := c.templates.get(key); ok {
+		return e
 	}
 	e := &templateEntry{}
-	c.templates.Add(key, e)
+	c.templates.add(key, e)
 	return e
 }
 
@@ -249,14 +266,11 @@ func instanceSchemaKey(specRaw, typesRaw []byte, namespaced bool) schemaKey {
 }
 
 func (c *Cache) schemas(key schemaKey) *instanceSchemas {
-	v, ok := c.schemaSets.Get(key)
-	if !ok {
-		return nil
-	}
-	return v.(*instanceSchemas)
+	s, _ := c.schemaSets.get(key)
+	return s
 }
 
-func (c *Cache) addSchemas(key schemaKey, s *instanceSchemas) { c.schemaSets.Add(key, s) }
+func (c *Cache) addSchemas(key schemaKey, s *instanceSchemas) { c.schemaSets.add(key, s) }
 
 // crdKey digests what a generated CRD is made from.
 type crdKey [sha256.Size]byte

@@ -89,25 +89,22 @@ func (w *walker) walk(v any, p Path, s *spec.Schema) {
 			w.walk(item, p.index(i), items)
 		}
 	case string:
-		if !strings.Contains(val, "${") {
-			// A plain literal (template.Parse finds nothing in it).
-			if s != nil && !schemaAllows(s, "string") {
-				w.errs.add(w.resourceID, w.field(p), "", "expected %s, got string %q", describeSchemaType(s), val)
-			}
-			return
-		}
-		tmpl, err := template.Parse(val)
-		if err != nil {
-			w.errs.add(w.resourceID, w.field(p), "", "%v", err)
-			return
-		}
-		if tmpl.HasExpressions() {
-			if w.exprAllowed != nil && !w.exprAllowed(p) {
-				w.errs.add(w.resourceID, w.field(p), val, "expressions are not allowed here")
+		// A plain literal need not be parsed: template.Parse finds nothing
+		// in a string without "${".
+		if strings.Contains(val, "${") {
+			tmpl, err := template.Parse(val)
+			if err != nil {
+				w.errs.add(w.resourceID, w.field(p), "", "%v", err)
 				return
 			}
-			w.sites = append(w.sites, site{path: p, tmpl: tmpl, schema: heapCopy(s), resource: w.resourceID})
-			return
+			if tmpl.HasExpressions() {
+				if w.exprAllowed != nil && !w.exprAllowed(p) {
+					w.errs.add(w.resourceID, w.field(p), val, "expressions are not allowed here")
+					return
+				}
+				w.sites = append(w.sites, site{path: p, tmpl: tmpl, schema: heapCopy(s), resource: w.resourceID})
+				return
+			}
 		}
 		if s != nil && !schemaAllows(s, "string") {
 			w.errs.add(w.resourceID, w.field(p), "", "expected %s, got string %q", describeSchemaType(s), val)

@@ -9,10 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
 	"github.com/rgd-dev/rgd/pkg/devcluster/devclustertest"
 	"github.com/rgd-dev/rgd/pkg/graph"
@@ -28,14 +24,7 @@ import (
 func TestCreateOfAnObjectThatAppearedIsUndone(t *testing.T) {
 	ns := devclustertest.Namespace(t)
 	ctx := context.Background()
-	cs, err := kubernetes.NewForConfig(devclustertest.Config())
-	require.NoError(t, err)
-	cfg := dynamic.ConfigFor(devclustertest.Config())
-	cfg.GroupVersion = nil
-	client, err := rest.UnversionedRESTClientFor(cfg)
-	require.NoError(t, err)
-	r := New(dynamic.New(client), nil, Options{Client: client})
-	configMaps := schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
+	r, cs := clusterReconciler(t)
 
 	newPass := func(adopt bool) *pass {
 		return &pass{

@@ -14,13 +14,25 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
 	"github.com/rgd-dev/rgd/pkg/devcluster"
 	"github.com/rgd-dev/rgd/pkg/devcluster/devclustertest"
 )
 
 func TestMain(m *testing.M) { devclustertest.Main(m, devcluster.Options{}) }
+
+var configMaps = schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
+
+// clusterReconciler returns a Reconciler (without informers) on the shared
+// control plane, reading the API server's answers, and a typed client.
+func clusterReconciler(t *testing.T) (*Reconciler, kubernetes.Interface) {
+	t.Helper()
+	cs, err := kubernetes.NewForConfig(devclustertest.Config())
+	require.NoError(t, err)
+	client, err := RESTClientFor(devclustertest.Config())
+	require.NoError(t, err)
+	return New(dynamic.New(client), nil, Options{Client: client}), cs
+}
 
 func TestObjectPath(t *testing.T) {
 	assert.Equal(t, []string{"/api", "v1", "namespaces", "ns", "configmaps", "c"},
@@ -85,14 +97,7 @@ func TestDeletionsTrackOnlyTheDeletedUID(t *testing.T) {
 func TestDeleteObjectReadsTheAPIServersAnswer(t *testing.T) {
 	ns := devclustertest.Namespace(t)
 	ctx := context.Background()
-	cs, err := kubernetes.NewForConfig(devclustertest.Config())
-	require.NoError(t, err)
-	cfg := dynamic.ConfigFor(devclustertest.Config())
-	cfg.GroupVersion = nil
-	client, err := rest.UnversionedRESTClientFor(cfg)
-	require.NoError(t, err)
-	r := New(dynamic.New(client), nil, Options{Client: client})
-	configMaps := schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
+	r, cs := clusterReconciler(t)
 
 	remove := func(gvr schema.GroupVersionResource, namespace, name string, uid types.UID) (bool, error) {
 		return r.deleteObject(ctx, gvr, namespace, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})

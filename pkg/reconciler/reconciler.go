@@ -63,6 +63,15 @@ type Options struct {
 	Client rest.Interface
 }
 
+// RESTClientFor returns the REST client for cfg that the dynamic client is
+// built on (dynamic.New) and that Options.Client takes: one connection and
+// one rate limit for both.
+func RESTClientFor(cfg *rest.Config) (*rest.RESTClient, error) {
+	c := dynamic.ConfigFor(cfg)
+	c.GroupVersion = nil
+	return rest.UnversionedRESTClientFor(c)
+}
+
 // Kind is what the reconciler needs to serve one generated kind.
 type Kind struct {
 	// Graph is the compiled graph; it is swapped when the RGD changes.

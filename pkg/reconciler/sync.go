@@ -886,22 +886,20 @@ func (r *Reconciler) deleteChild(ctx context.Context, inst *unstructured.Unstruc
 		Preconditions:     &metav1.Preconditions{UID: &uid},
 		PropagationPolicy: &policy,
 	})
+	if gone || err != nil {
+		// Proven gone, or not deleted now: no event is awaited.
+		r.deletions.settle(wk)
+	}
 	switch {
 	case apierrors.IsNotFound(err):
-		r.deletions.settle(wk)
 		return true, false, nil
 	case apierrors.IsConflict(err):
-		r.deletions.settle(wk)
 		return false, false, nil // replaced meanwhile; look again next time
 	case err != nil:
-		r.deletions.settle(wk)
 		return false, false, fmt.Errorf("deleting %s: %w", e, err)
 	}
 	r.applied.Delete(uid)
 	r.written.Delete(wk)
-	if gone {
-		r.deletions.settle(wk)
-	}
 	return gone, true, nil
 }
 

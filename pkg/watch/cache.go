@@ -79,7 +79,6 @@ func trimObject(u *unstructured.Unstructured) {
 	if !ok {
 		return
 	}
-	defer func() { u.Object = internObject(u.Object) }()
 	delete(md, "managedFields")
 	if ann, ok := md["annotations"].(map[string]any); ok {
 		if _, has := ann[lastApplied]; has {
@@ -89,6 +88,7 @@ func trimObject(u *unstructured.Unstructured) {
 			}
 		}
 	}
+	u.Object = internObject(u.Object)
 }
 
 // metadataOnly returns the transform of a MetadataOnly informer of gvr:
