@@ -103,6 +103,8 @@ type Resource struct {
 	Dependencies []string
 	// readyEnv is the environment ReadyWhen was compiled in.
 	readyEnv *celenv.Env
+	// statusReads is what the expressions read of the object's status.
+	statusReads statusReads
 }
 
 // ReadyActivation converts the observed object (under the resource's id, or

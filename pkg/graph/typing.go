@@ -23,6 +23,9 @@ const eachVar = "each"
 // buildEnv declares `schema` and every resource id with its type.
 func (c *compiler) buildEnv() (*celenv.Env, bool) {
 	c.fieldUse = c.collectFieldUse()
+	for _, r := range c.resources {
+		r.statusReads = readsOfStatus(c.fieldUse[r.ID])
+	}
 	// The instance schema is built from the RGD's SimpleSchema and scope.
 	s := c.rgd.Spec.Schema
 	namespaced := []byte{0}

@@ -353,8 +353,28 @@ func (r *Reconciler) childHandler(key watch.Key) watch.Handler {
 		if !ok || labels[metadata.LabelInstanceName] == "" {
 			return
 		}
+		if ev.Type == watch.Updated && ev.Old != nil && !r.childChangeMatters(gvr, key.GVR, labels[metadata.LabelNodeID], ev.Old, ev.Object) {
+			return
+		}
 		r.queue.Add(Key{GVR: gvr, Namespace: labels[metadata.LabelInstanceNamespace], Name: labels[metadata.LabelInstanceName]})
 	}
+}
+
+// childChangeMatters reports whether an update of a child can change what
+// its instance's next pass computes (see graph.Resource.SeesChange). When
+// the child's kind or node is not known, it does.
+func (r *Reconciler) childChangeMatters(instGVR, childGVR schema.GroupVersionResource, node string, old, cur *unstructured.Unstructured) bool {
+	r.mu.RLock()
+	st := r.kinds[instGVR]
+	r.mu.RUnlock()
+	if st == nil || node == "" {
+		return true
+	}
+	res := st.kind.Graph.Resource(node)
+	if res == nil || res.GVR != childGVR {
+		return true
+	}
+	return res.SeesChange(old.Object, cur.Object)
 }
 
 func (r *Reconciler) routeExternal(gvr schema.GroupVersionResource, obj *unstructured.Unstructured) {
