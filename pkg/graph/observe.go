@@ -143,3 +143,53 @@ func equalValues(a, b any) bool {
 // equalOther compares values of other types (numbers decoded as int or
 // json.Number by other decoders).
 func equalOther(a, b any) bool { return reflect.DeepEqual(a, b) }
+
+// UsedFields returns the paths of the resource's objects that rgd uses, so
+// that a cache of them may drop the rest: every field the template sets,
+// every chain the expressions read (with everything below the end of each),
+// and apiVersion, kind and metadata. A path goes through lists without a
+// segment of its own: it applies to every item. nil means the whole object
+// (an expression reads the object itself, or the resource is an external
+// reference, which other graphs read in full).
+func (r *Resource) UsedFields() [][]string {
+	if r.External {
+		return nil
+	}
+	paths := [][]string{{"apiVersion"}, {"kind"}, {"metadata"}}
+	for _, p := range r.reads {
+		if len(p) == 0 {
+			return nil
+		}
+		paths = append(paths, p)
+	}
+	var walk func(prefix []string, v any)
+	walk = func(prefix []string, v any) {
+		switch t := v.(type) {
+		case map[string]any:
+			if len(t) == 0 {
+				paths = append(paths, prefix)
+				return
+			}
+			for k, x := range t {
+				walk(append(prefix[:len(prefix):len(prefix)], k), x)
+			}
+		case []any:
+			if len(t) == 0 {
+				paths = append(paths, prefix)
+				return
+			}
+			for _, x := range t {
+				walk(prefix, x)
+			}
+		default:
+			paths = append(paths, prefix)
+		}
+	}
+	for k, v := range r.Template {
+		if k == "apiVersion" || k == "kind" || k == "metadata" {
+			continue
+		}
+		walk([]string{k}, v)
+	}
+	return paths
+}

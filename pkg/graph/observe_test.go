@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -146,4 +147,27 @@ func TestSeesChangeWholeStatus(t *testing.T) {
 	change(cur)
 	assert.True(t, g.Resource("service").SeesChange(svc, cur), "service.status is read whole")
 	assert.False(t, g.Resource("config").SeesChange(svc, cur), "nothing reads config's status")
+}
+
+// TestUsedFields checks the paths a cache of each resource's objects keeps:
+// what the template sets, what the expressions read, and the identity.
+func TestUsedFields(t *testing.T) {
+	g := compileObserved(t)
+	joined := func(id string) []string {
+		var out []string
+		for _, p := range g.Resource(id).UsedFields() {
+			out = append(out, strings.Join(p, "."))
+		}
+		slices.Sort(out)
+		return slices.Compact(out)
+	}
+	assert.Equal(t, []string{
+		"apiVersion", "kind", "metadata", "metadata.name",
+		"spec.selector.matchLabels.app",
+		"spec.template.metadata.labels.app",
+		"spec.template.spec.containers.image", "spec.template.spec.containers.name",
+		"status.availableReplicas", "status.observedGeneration",
+	}, joined("deployment"))
+	assert.Equal(t, []string{"apiVersion", "data.key", "kind", "metadata"}, joined("config"))
+	assert.Equal(t, []string{"apiVersion", "kind", "metadata", "spec.ports.port", "status"}, joined("service"))
 }

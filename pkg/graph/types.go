@@ -103,7 +103,9 @@ type Resource struct {
 	Dependencies []string
 	// readyEnv is the environment ReadyWhen was compiled in.
 	readyEnv *celenv.Env
-	// statusReads is what the expressions read of the object's status.
+	// reads are the select chains the expressions read of the object (see
+	// fieldUse); statusReads is what they read of its status.
+	reads       [][]string
 	statusReads statusReads
 }
 

@@ -24,7 +24,8 @@ const eachVar = "each"
 func (c *compiler) buildEnv() (*celenv.Env, bool) {
 	c.fieldUse = c.collectFieldUse()
 	for _, r := range c.resources {
-		r.statusReads = readsOfStatus(c.fieldUse[r.ID])
+		r.reads = c.fieldUse[r.ID]
+		r.statusReads = readsOfStatus(r.reads)
 	}
 	// The instance schema is built from the RGD's SimpleSchema and scope.
 	s := c.rgd.Spec.Schema

@@ -205,16 +205,29 @@ func (r *Reconciler) Register(ctx context.Context, k Kind) error {
 	r.mu.RUnlock()
 
 	want := map[watch.Key]bool{}
+	// The children's informers keep of each object only what the graph
+	// uses (the union over the resources of a kind; nil: everything).
+	fields := map[schema.GroupVersionResource][][]string{}
+	whole := map[schema.GroupVersionResource]bool{}
 	for _, res := range g.Resources {
 		if res.External {
 			want[watch.Key{GVR: res.GVR}] = true
-		} else {
-			want[childKey(res.GVR)] = true
-			want[foreignKey(res.GVR)] = true
+			continue
 		}
+		want[childKey(res.GVR)] = true
+		want[foreignKey(res.GVR)] = true
+		used := res.UsedFields()
+		if used == nil {
+			whole[res.GVR] = true
+		}
+		fields[res.GVR] = append(fields[res.GVR], used...)
 	}
 	for key := range want {
-		if _, err := r.watches.Watch(ctx, owner, key, r.childHandler(key)); err != nil {
+		var used [][]string
+		if key.Selector != "" && !key.MetadataOnly && !whole[key.GVR] {
+			used = fields[key.GVR]
+		}
+		if _, err := r.watches.WatchFields(ctx, owner, key, used, r.childHandler(key)); err != nil {
 			return fmt.Errorf("watching %s: %w", key.GVR, err)
 		}
 	}

@@ -1,6 +1,8 @@
 package watch
 
 import (
+	"sync/atomic"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -123,9 +125,32 @@ func metadataOnly(gvr schema.GroupVersionResource) cache.TransformFunc {
 }
 
 // indexerCache is the Cache of one informer.
+// An informer restarted to keep more of each object (see
+// Manager.WatchFields) takes over the same indexerCache, so Caches handed
+// out earlier read the new informer's store.
 type indexerCache struct {
-	informer cache.SharedIndexInformer
+	ref *informerRef
 }
+
+// informerRef points at the informer whose store a Cache reads.
+type informerRef struct {
+	p atomic.Pointer[servingInformer]
+}
+
+type servingInformer struct{ cache.SharedIndexInformer }
+
+func newIndexerCache(inf cache.SharedIndexInformer) indexerCache {
+	c := indexerCache{ref: &informerRef{}}
+	c.serve(inf)
+	return c
+}
+
+// serve makes the cache read inf's store.
+func (c indexerCache) serve(inf cache.SharedIndexInformer) {
+	c.ref.p.Store(&servingInformer{inf})
+}
+
+func (c indexerCache) informer() cache.SharedIndexInformer { return c.ref.p.Load().SharedIndexInformer }
 
 var _ Cache = indexerCache{}
 
@@ -134,7 +159,7 @@ func (c indexerCache) Get(namespace, name string) (*unstructured.Unstructured, b
 	if namespace != "" {
 		key = namespace + "/" + name
 	}
-	obj, ok, err := c.informer.GetIndexer().GetByKey(key)
+	obj, ok, err := c.informer().GetIndexer().GetByKey(key)
 	if err != nil || !ok {
 		return nil, false
 	}
@@ -145,10 +170,10 @@ func (c indexerCache) Get(namespace, name string) (*unstructured.Unstructured, b
 func (c indexerCache) List(namespace string, selector labels.Selector) []*unstructured.Unstructured {
 	var objs []any
 	if namespace == "" {
-		objs = c.informer.GetIndexer().List()
+		objs = c.informer().GetIndexer().List()
 	} else {
 		var err error
-		objs, err = c.informer.GetIndexer().ByIndex(cache.NamespaceIndex, namespace)
+		objs, err = c.informer().GetIndexer().ByIndex(cache.NamespaceIndex, namespace)
 		if err != nil {
 			return nil
 		}
@@ -157,14 +182,14 @@ func (c indexerCache) List(namespace string, selector labels.Selector) []*unstru
 }
 
 func (c indexerCache) ByIndex(indexName, value string) []*unstructured.Unstructured {
-	objs, err := c.informer.GetIndexer().ByIndex(indexName, value)
+	objs, err := c.informer().GetIndexer().ByIndex(indexName, value)
 	if err != nil {
 		return nil
 	}
 	return filter(objs, nil)
 }
 
-func (c indexerCache) HasSynced() bool { return c.informer.HasSynced() }
+func (c indexerCache) HasSynced() bool { return c.informer().HasSynced() }
 
 func filter(objs []any, selector labels.Selector) []*unstructured.Unstructured {
 	out := make([]*unstructured.Unstructured, 0, len(objs))

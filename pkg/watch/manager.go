@@ -12,6 +12,7 @@ import (
 	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -97,6 +98,16 @@ type entry struct {
 	cancel   context.CancelFunc
 	done     chan struct{} // closed when the informer's Run returned
 	owners   map[string]cache.ResourceEventHandlerRegistration
+	// handlers and fields are each owner's Handler and the fields it
+	// uses (nil: all), kept to move the owners to a restarted informer.
+	handlers map[string]Handler
+	fields   map[string]*fieldTree
+	// keep is what the informer keeps of each object (nil: everything).
+	keep *fieldTree
+	// serving is closed once the entry's informer serves its cache: at
+	// once for a new informer, after its initial list for one that
+	// replaced an informer keeping less.
+	serving chan struct{}
 
 	errMu   sync.Mutex
 	lastErr error         // the reflector's last list/watch error
@@ -136,6 +147,18 @@ func normalize(key Key) (Key, *field.Error) {
 // Forbidden. When Watch returns an error, the registration it made is
 // undone, so the caller need not Release.
 func (m *Manager) Watch(ctx context.Context, owner string, key Key, h Handler) (Cache, error) {
+	return m.WatchFields(ctx, owner, key, nil, h)
+}
+
+// WatchFields is Watch for an owner that uses only some fields of each
+// object: the paths in fields (lists are transparent: a path applies to
+// every item), plus apiVersion, kind and metadata, each with everything
+// below it. nil fields means every field. The informer caches the union of
+// what its owners use. When an owner needs a field the running informer
+// drops, a new informer lists everything again keeping the wider set, and
+// takes over the cache once it has synced; WatchFields returns after that.
+// A MetadataOnly informer ignores fields.
+func (m *Manager) WatchFields(ctx context.Context, owner string, key Key, fields [][]string, h Handler) (Cache, error) {
 	var errs field.ErrorList
 	if owner == "" {
 		errs = append(errs, field.Required(field.NewPath("owner"), "expected a non-empty owner id"))
@@ -162,17 +185,24 @@ func (m *Manager) Watch(ctx context.Context, owner string, key Key, h Handler) (
 		m.mu.Unlock()
 		return nil, ErrStopped
 	}
+	var tree *fieldTree
+	if !key.MetadataOnly {
+		tree = newFieldTree(fields)
+	}
 	e := m.informers[key]
-	if e == nil {
-		var err error
-		if e, err = m.startLocked(key); err != nil {
-			m.mu.Unlock()
-			return nil, err
-		}
+	var err error
+	switch {
+	case e == nil:
+		e, err = m.startLocked(key, tree, nil)
+	case !e.keep.covers(tree):
+		e, err = m.replaceLocked(e, union(e.keep, tree))
+	}
+	if err != nil {
+		m.mu.Unlock()
+		return nil, err
 	}
 	reg, existed := e.owners[owner]
 	if !existed {
-		var err error
 		reg, err = e.informer.AddEventHandler(eventHandler(key.GVR, h))
 		if err != nil {
 			if len(e.owners) == 0 {
@@ -182,7 +212,9 @@ func (m *Manager) Watch(ctx context.Context, owner string, key Key, h Handler) (
 			return nil, fmt.Errorf("watch %s: %w", key, err)
 		}
 		e.owners[owner] = reg
+		e.handlers[owner] = h
 	}
+	e.fields[owner] = tree
 	m.mu.Unlock()
 
 	if err := m.waitSynced(ctx, e, reg); err != nil {
@@ -191,11 +223,73 @@ func (m *Manager) Watch(ctx context.Context, owner string, key Key, h Handler) (
 		}
 		return nil, fmt.Errorf("watch %s: %w", key, err)
 	}
+	if err := m.waitServing(ctx, key, e); err != nil {
+		return nil, fmt.Errorf("watch %s: %w", key, err)
+	}
 	return e.cache, nil
 }
 
-// startLocked creates and starts the informer for key. m.mu is held.
-func (m *Manager) startLocked(key Key) (*entry, error) {
+// replaceLocked starts an informer for old's key keeping keep, moves old's
+// owners to it, and makes it serve old's cache once it has synced; old
+// stops then. m.mu is held.
+func (m *Manager) replaceLocked(old *entry, keep *fieldTree) (*entry, error) {
+	e, err := m.startLocked(old.key, keep, &old.cache)
+	if err != nil {
+		return nil, err
+	}
+	for owner, h := range old.handlers {
+		reg, err := e.informer.AddEventHandler(eventHandler(old.key.GVR, h))
+		if err != nil {
+			m.stopLocked(e)
+			m.informers[old.key] = old
+			return nil, fmt.Errorf("watch %s: %w", old.key, err)
+		}
+		e.owners[owner], e.handlers[owner], e.fields[owner] = reg, h, old.fields[owner]
+	}
+	e.serving = make(chan struct{})
+	m.running.Add(1)
+	go func() {
+		defer m.running.Done()
+		synced := cache.WaitForCacheSync(e.done, e.informer.HasSynced)
+		m.mu.Lock()
+		if synced && m.informers[e.key] == e {
+			e.cache.serve(e.informer)
+		}
+		m.mu.Unlock()
+		old.cancel()
+		close(e.serving)
+	}()
+	return e, nil
+}
+
+// waitServing waits until the informer of key that e started (or one that
+// replaced it since) serves the cache.
+func (m *Manager) waitServing(ctx context.Context, key Key, e *entry) error {
+	timer := time.NewTimer(m.opts.SyncTimeout)
+	defer timer.Stop()
+	for e != nil && e.serving != nil {
+		select {
+		case <-e.serving:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the restarted informer: %w", context.Cause(ctx))
+		case <-timer.C:
+			return fmt.Errorf("restarted informer not synced after %s", m.opts.SyncTimeout)
+		}
+		m.mu.Lock()
+		next := m.informers[key]
+		m.mu.Unlock()
+		if next == e {
+			return nil
+		}
+		e = next
+	}
+	return nil
+}
+
+// startLocked creates and starts the informer for key, keeping keep of
+// each object. It serves c when c is set, otherwise a new cache. m.mu is
+// held.
+func (m *Manager) startLocked(key Key, keep *fieldTree, c *indexerCache) (*entry, error) {
 	var tweak dynamicinformer.TweakListOptionsFunc
 	if key.Selector != "" {
 		sel := key.Selector
@@ -216,13 +310,33 @@ func (m *Manager) startLocked(key Key) (*entry, error) {
 		inf = dynamicinformer.NewFilteredDynamicInformer(m.client, key.GVR, metav1.NamespaceAll,
 			m.opts.ResyncPeriod, indexers(), tweak).Informer()
 	}
+	if keep != nil {
+		transform = func(obj any) (any, error) {
+			switch o := obj.(type) {
+			case *unstructured.Unstructured:
+				keep.prune(o.Object)
+			case cache.DeletedFinalStateUnknown:
+				if u, ok := o.Obj.(*unstructured.Unstructured); ok {
+					keep.prune(u.Object)
+				}
+			}
+			return trim(obj)
+		}
+	}
 	e := &entry{
 		key:      key,
 		informer: inf,
-		cache:    indexerCache{informer: inf},
 		done:     make(chan struct{}),
 		owners:   map[string]cache.ResourceEventHandlerRegistration{},
+		handlers: map[string]Handler{},
+		fields:   map[string]*fieldTree{},
+		keep:     keep,
 		errCh:    make(chan struct{}),
+	}
+	if c != nil {
+		e.cache = *c
+	} else {
+		e.cache = newIndexerCache(inf)
 	}
 	if err := inf.SetTransform(transform); err != nil {
 		return nil, fmt.Errorf("watch %s: %w", key, err)
@@ -319,6 +433,8 @@ func (m *Manager) releaseLocked(owner string, e *entry) {
 		return
 	}
 	delete(e.owners, owner)
+	delete(e.handlers, owner)
+	delete(e.fields, owner)
 	// RemoveEventHandler fails only for a handle of another informer.
 	_ = e.informer.RemoveEventHandler(reg)
 	if len(e.owners) == 0 {
