@@ -337,7 +337,8 @@ func runSize(ctx context.Context, o options, w *workload, eng *engineProc, pids 
 					MiB(gauge("go_memstats_heap_idle_bytes")-gauge("go_memstats_heap_released_bytes")), MiB(gauge("go_memstats_heap_released_bytes"))),
 				Result: Info})
 		}
-		row := Row{Scenario: "memory", N: n, Measure: "engine settled RSS (VmRSS)", Value: MiB(s.RSS), Result: Info}
+		row := Row{Scenario: "memory", N: n, Measure: "engine settled RSS (VmRSS)",
+			Value: fmt.Sprintf("%s (%s of it mapped from the binary)", MiB(s.RSS), MiB(s.RSSFile)), Result: Info}
 		if n == 500 {
 			row.Target = "— (kro 78 MB)"
 		}

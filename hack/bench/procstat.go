@@ -14,6 +14,9 @@ type ProcSample struct {
 	RSS uint64
 	// HWM is the peak resident set size (VmHWM), in bytes.
 	HWM uint64
+	// RSSFile is the part of RSS mapped from files (RssFile): the
+	// binary's pages, shared with the page cache.
+	RSSFile uint64
 	// CPU is user plus system CPU time so far (utime+stime), in seconds.
 	CPU float64
 }
@@ -37,7 +40,7 @@ func ReadProc(root string, pid int) (ProcSample, error) {
 	if err != nil {
 		return ProcSample{}, fmt.Errorf("process %d: status: %w", pid, err)
 	}
-	return ProcSample{RSS: status.VmRSS, HWM: status.VmHWM, CPU: st.CPUTime()}, nil
+	return ProcSample{RSS: status.VmRSS, HWM: status.VmHWM, RSSFile: status.RssFile, CPU: st.CPUTime()}, nil
 }
 
 // ProcName returns the command name of pid (/proc/<pid>/comm).
