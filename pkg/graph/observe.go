@@ -1,6 +1,10 @@
 package graph
 
-import "reflect"
+import (
+	"reflect"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
 
 // statusReads is what the graph's expressions read of a resource's status:
 // the paths below status, with everything under each; all means the whole
@@ -51,18 +55,22 @@ func (r *Resource) SeesChange(old, cur map[string]any) bool {
 			}
 		case "status":
 			if r.statusReads.all {
-				if !equalValues(ov, cv) {
+				if !reflect.DeepEqual(ov, cv) {
 					return true
 				}
 				continue
 			}
+			oldStatus, _ := ov.(map[string]any)
+			curStatus, _ := cv.(map[string]any)
 			for _, p := range r.statusReads.paths {
-				if !equalValues(valueAt(ov, p), valueAt(cv, p)) {
+				o, _, _ := unstructured.NestedFieldNoCopy(oldStatus, p...)
+				c, _, _ := unstructured.NestedFieldNoCopy(curStatus, p...)
+				if !reflect.DeepEqual(o, c) {
 					return true
 				}
 			}
 		default:
-			if !equalValues(ov, cv) {
+			if !reflect.DeepEqual(ov, cv) {
 				return true
 			}
 		}
@@ -76,14 +84,14 @@ func metadataChanged(old, cur any) bool {
 	om, ok1 := old.(map[string]any)
 	cm, ok2 := cur.(map[string]any)
 	if !ok1 || !ok2 {
-		return !equalValues(old, cur)
+		return !reflect.DeepEqual(old, cur)
 	}
 	ignored := func(k string) bool { return k == "resourceVersion" || k == "managedFields" }
 	for k, cv := range cm {
 		if ignored(k) {
 			continue
 		}
-		if ov, ok := om[k]; !ok || !equalValues(ov, cv) {
+		if ov, ok := om[k]; !ok || !reflect.DeepEqual(ov, cv) {
 			return true
 		}
 	}
@@ -94,55 +102,6 @@ func metadataChanged(old, cur any) bool {
 	}
 	return false
 }
-
-// valueAt returns the value at path p below v, or nil when there is none.
-func valueAt(v any, p []string) any {
-	for _, k := range p {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = m[k]
-	}
-	return v
-}
-
-// equalValues compares two JSON values as decoded into unstructured form.
-func equalValues(a, b any) bool {
-	switch av := a.(type) {
-	case map[string]any:
-		bv, ok := b.(map[string]any)
-		if !ok || len(av) != len(bv) {
-			return false
-		}
-		for k, x := range av {
-			y, ok := bv[k]
-			if !ok || !equalValues(x, y) {
-				return false
-			}
-		}
-		return true
-	case []any:
-		bv, ok := b.([]any)
-		if !ok || len(av) != len(bv) {
-			return false
-		}
-		for i := range av {
-			if !equalValues(av[i], bv[i]) {
-				return false
-			}
-		}
-		return true
-	case string, bool, int64, float64, nil:
-		return a == b
-	default:
-		return equalOther(a, b)
-	}
-}
-
-// equalOther compares values of other types (numbers decoded as int or
-// json.Number by other decoders).
-func equalOther(a, b any) bool { return reflect.DeepEqual(a, b) }
 
 // UsedFields returns the paths of the resource's objects that rgd uses, so
 // that a cache of them may drop the rest: every field the template sets,

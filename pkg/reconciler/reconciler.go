@@ -224,7 +224,7 @@ func (r *Reconciler) Register(ctx context.Context, k Kind) error {
 	}
 	for key := range want {
 		var used [][]string
-		if key.Selector != "" && !key.MetadataOnly && !whole[key.GVR] {
+		if key == childKey(key.GVR) && !whole[key.GVR] {
 			used = fields[key.GVR]
 		}
 		if _, err := r.watches.WatchFields(ctx, owner, key, used, r.childHandler(key)); err != nil {
@@ -362,11 +362,12 @@ func (r *Reconciler) childHandler(key watch.Key) watch.Handler {
 		gk := schema.GroupKind{Group: labels[metadata.LabelInstanceGroup], Kind: labels[metadata.LabelInstanceKind]}
 		r.mu.RLock()
 		gvr, ok := r.byGroupKind[gk]
+		st := r.kinds[gvr]
 		r.mu.RUnlock()
 		if !ok || labels[metadata.LabelInstanceName] == "" {
 			return
 		}
-		if ev.Type == watch.Updated && ev.Old != nil && !r.childChangeMatters(gvr, key.GVR, labels[metadata.LabelNodeID], ev.Old, ev.Object) {
+		if ev.Type == watch.Updated && ev.Old != nil && !childChangeMatters(st, key.GVR, labels[metadata.LabelNodeID], ev.Old, ev.Object) {
 			return
 		}
 		r.queue.Add(Key{GVR: gvr, Namespace: labels[metadata.LabelInstanceNamespace], Name: labels[metadata.LabelInstanceName]})
@@ -376,10 +377,7 @@ func (r *Reconciler) childHandler(key watch.Key) watch.Handler {
 // childChangeMatters reports whether an update of a child can change what
 // its instance's next pass computes (see graph.Resource.SeesChange). When
 // the child's kind or node is not known, it does.
-func (r *Reconciler) childChangeMatters(instGVR, childGVR schema.GroupVersionResource, node string, old, cur *unstructured.Unstructured) bool {
-	r.mu.RLock()
-	st := r.kinds[instGVR]
-	r.mu.RUnlock()
+func childChangeMatters(st *kindState, childGVR schema.GroupVersionResource, node string, old, cur *unstructured.Unstructured) bool {
 	if st == nil || node == "" {
 		return true
 	}

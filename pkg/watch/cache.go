@@ -60,23 +60,30 @@ func indexByInstance(obj any) ([]string, error) {
 // copy of the object, which the engine never reads.
 const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 
-// trim drops the parts of an object the engine never reads, to save memory:
-// metadata.managedFields and the last-applied annotation, and interns its
-// field names and labels (see internObject). It is the informers' transform, so it runs once
-// per object before it is stored.
-func trim(obj any) (any, error) {
-	switch o := obj.(type) {
-	case *unstructured.Unstructured:
-		trimObject(o)
-	case cache.DeletedFinalStateUnknown:
-		if u, ok := o.Obj.(*unstructured.Unstructured); ok {
-			trimObject(u)
+// trimmer returns the informers' transform, which runs once per object
+// before it is stored and saves memory: it drops the fields keep does not
+// keep (nil keeps every field), metadata.managedFields and the last-applied
+// annotation, which the engine never reads, and interns the field names
+// and labels (see internObject).
+func trimmer(keep *fieldTree) cache.TransformFunc {
+	return func(obj any) (any, error) {
+		switch o := obj.(type) {
+		case *unstructured.Unstructured:
+			trimObject(o, keep)
+		case cache.DeletedFinalStateUnknown:
+			if u, ok := o.Obj.(*unstructured.Unstructured); ok {
+				trimObject(u, keep)
+			}
 		}
+		return obj, nil
 	}
-	return obj, nil
 }
 
-func trimObject(u *unstructured.Unstructured) {
+// trim is the transform of an informer that keeps every field.
+var trim = trimmer(nil)
+
+func trimObject(u *unstructured.Unstructured, keep *fieldTree) {
+	keep.prune(u.Object)
 	md, ok := u.Object["metadata"].(map[string]any)
 	if !ok {
 		return
@@ -118,39 +125,32 @@ func metadataOnly(gvr schema.GroupVersionResource) cache.TransformFunc {
 			return obj
 		}
 		u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": apiVersion, "metadata": md}}
-		trimObject(u)
+		trimObject(u, nil)
 		return u
 	}
 	return func(obj any) (any, error) { return convert(obj), nil }
 }
 
-// indexerCache is the Cache of one informer.
-// An informer restarted to keep more of each object (see
-// Manager.WatchFields) takes over the same indexerCache, so Caches handed
-// out earlier read the new informer's store.
+// indexerCache is the Cache of one informer: it reads the store of the
+// informer cur points at. An informer restarted to keep more of each object
+// (see Manager.WatchFields) takes over the same indexerCache, so Caches
+// handed out earlier read the new informer's store.
 type indexerCache struct {
-	ref *informerRef
-}
-
-// informerRef points at the informer whose store a Cache reads.
-type informerRef struct {
-	p atomic.Pointer[servingInformer]
+	cur *atomic.Pointer[servingInformer]
 }
 
 type servingInformer struct{ cache.SharedIndexInformer }
 
 func newIndexerCache(inf cache.SharedIndexInformer) indexerCache {
-	c := indexerCache{ref: &informerRef{}}
+	c := indexerCache{cur: &atomic.Pointer[servingInformer]{}}
 	c.serve(inf)
 	return c
 }
 
 // serve makes the cache read inf's store.
-func (c indexerCache) serve(inf cache.SharedIndexInformer) {
-	c.ref.p.Store(&servingInformer{inf})
-}
+func (c indexerCache) serve(inf cache.SharedIndexInformer) { c.cur.Store(&servingInformer{inf}) }
 
-func (c indexerCache) informer() cache.SharedIndexInformer { return c.ref.p.Load().SharedIndexInformer }
+func (c indexerCache) informer() cache.SharedIndexInformer { return c.cur.Load().SharedIndexInformer }
 
 var _ Cache = indexerCache{}
 

@@ -2,9 +2,11 @@
 //
 // A Manager keeps one client-go dynamic informer per Key (a resource type and
 // an optional label selector), started when the first owner asks for it with
-// Watch and stopped when the last owner releases it. Informers hold full
-// objects, without metadata.managedFields and the kubectl last-applied
-// annotation and with their field names and labels interned, and index them by namespace and by the owning instance's id
+// Watch and stopped when the last owner releases it. Informers hold the
+// objects without metadata.managedFields and the kubectl last-applied
+// annotation, with their field names and labels interned, and only with the
+// fields their owners use when every owner says which (WatchFields). They
+// index them by namespace and by the owning instance's id
 // (IndexByInstance), so that a reconcile reads an instance and its children
 // from memory instead of from the API server. Owners get events through a
 // Handler that should only enqueue work.

@@ -12,7 +12,6 @@ import (
 	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -296,7 +295,7 @@ func (m *Manager) startLocked(key Key, keep *fieldTree, c *indexerCache) (*entry
 		tweak = func(o *metav1.ListOptions) { o.LabelSelector = sel }
 	}
 	var inf cache.SharedIndexInformer
-	transform := cache.TransformFunc(trim)
+	transform := trimmer(keep)
 	switch {
 	case key.MetadataOnly && m.opts.Metadata != nil:
 		inf = metadatainformer.NewFilteredMetadataInformer(m.opts.Metadata, key.GVR, metav1.NamespaceAll,
@@ -309,19 +308,6 @@ func (m *Manager) startLocked(key Key, keep *fieldTree, c *indexerCache) (*entry
 	default:
 		inf = dynamicinformer.NewFilteredDynamicInformer(m.client, key.GVR, metav1.NamespaceAll,
 			m.opts.ResyncPeriod, indexers(), tweak).Informer()
-	}
-	if keep != nil {
-		transform = func(obj any) (any, error) {
-			switch o := obj.(type) {
-			case *unstructured.Unstructured:
-				keep.prune(o.Object)
-			case cache.DeletedFinalStateUnknown:
-				if u, ok := o.Obj.(*unstructured.Unstructured); ok {
-					keep.prune(u.Object)
-				}
-			}
-			return trim(obj)
-		}
 	}
 	e := &entry{
 		key:      key,
