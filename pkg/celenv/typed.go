@@ -37,6 +37,8 @@ type Env struct {
 	vars     map[string]Variable
 	order    []Variable
 	provider *apiservercel.DeclTypeProvider
+	// dottedVars is whether a variable name contains a dot.
+	dottedVars bool
 	// schemas maps registered object type names to their prepared schemas (value conversion).
 	schemas map[string]*spec.Schema
 }
@@ -48,6 +50,9 @@ type Env struct {
 type Base struct {
 	env  *cel.Env
 	opts []cel.EnvOption
+	// typeChains is whether plain select chains may be typed without the
+	// checker (see checkChain).
+	typeChains bool
 }
 
 // NewBase builds a Base with BaseOptions followed by opts (e.g. rgd's
@@ -57,7 +62,7 @@ func NewBase(opts ...cel.EnvOption) (*Base, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building the base CEL environment: %w", err)
 	}
-	return &Base{env: env, opts: opts}, nil
+	return &Base{env: env, opts: opts, typeChains: chainTypingAllowed(env)}, nil
 }
 
 // Parse parses expr without declaring anything (see Env.Parse). A plain
@@ -112,6 +117,7 @@ func (b *Base) NewEnv(vars []Variable) (*Env, error) {
 		}
 		decls = append(decls, cel.Variable(v.Name, v.CelType))
 	}
+	e.dottedVars = hasDottedName(e.vars)
 	e.provider = apiservercel.NewDeclTypeProvider(roots...)
 	e.provider.SetRecognizeKeywordAsFieldName(true)
 	provOpts, err := e.provider.EnvOptions(b.env.CELTypeProvider())
@@ -225,7 +231,8 @@ func (e *Env) Compile(expr string) (*Compiled, error) {
 }
 
 // Parse parses expr without type checking. A parsed AST does not depend on
-// the variables, so it can be checked in any environment of the same Base.
+// the variables, so it can be checked in any environment of the same Base
+// (once: checking consumes it).
 func (e *Env) Parse(expr string) (*cel.Ast, error) {
 	parsed, iss := e.env.Parse(expr)
 	if iss != nil && iss.Err() != nil {
@@ -249,7 +256,19 @@ func (e *Env) CompileParsed(expr string, parsed *cel.Ast) (*Compiled, error) {
 // CheckParsed type-checks a parsed expression and checks its estimated cost,
 // without planning a program: planning costs as much as parsing and checking
 // together, so a compiler can leave it to the first evaluation (see Plan).
+// A plain chain of field selections is typed from the declarations without
+// the checker, into the same result. CheckParsed consumes parsed (the
+// checker rewrites the tree it checks, the chain typing types it in place):
+// parse again to check the expression once more.
 func (e *Env) CheckParsed(expr string, parsed *cel.Ast) (*Compiled, error) {
+	if c, ok := e.checkChain(expr, parsed); ok {
+		return c, nil
+	}
+	return e.checkWithCEL(expr, parsed)
+}
+
+// checkWithCEL is CheckParsed through cel-go's checker and cost estimator.
+func (e *Env) checkWithCEL(expr string, parsed *cel.Ast) (*Compiled, error) {
 	ast, iss := e.env.Check(parsed)
 	if iss != nil && iss.Err() != nil {
 		return nil, fmt.Errorf("invalid CEL expression %q: %s", expr, iss.Err().Error())
