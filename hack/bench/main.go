@@ -65,7 +65,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.burst, "burst", 800, "the engine's --burst")
 	fs.IntVar(&o.concurrency, "concurrency", 16, "the client's concurrent requests")
 	fs.IntVar(&o.namespaces, "namespaces", 20, "namespaces the instances are spread across")
-	fs.StringVar(&o.profileDir, "profile-dir", "", "if set, CPU profiles of the API server and the engine over the first seconds of each create phase are written there")
+	fs.StringVar(&o.profileDir, "profile-dir", "", "if set, CPU profiles of the API server and the engine over the first seconds of each create phase, and of the engine over each idle window, are written there")
 	fs.StringVar(&o.repo, "repo", ".", "root of the rgd module (where cmd/rgd and pkg/graph are)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -212,11 +212,8 @@ func run(ctx context.Context, o options) (rep Report, err error) {
 
 	var baseline Counts
 	if o.scenarios["idle"] {
-		logf("baseline: waiting for the new cluster to quieten (at most 2 writes in 5 s)")
-		if err := poll(ctx, 3*time.Minute, func() (bool, error) {
-			c, err := serverWindow(ctx, cs, 5*time.Second)
-			return err == nil && c.Total() <= 2, err
-		}); err != nil {
+		logf("baseline: waiting for the new cluster to quieten (at most %d writes in %s, leases aside)", quietWrites, quietWindow)
+		if err := waitClusterQuiet(ctx, cs, 3*time.Minute); err != nil {
 			return rep, fmt.Errorf("the cluster did not quieten before the baseline: %w", err)
 		}
 		logf("baseline: the API server's mutating requests over %s without the engine", o.idle)
@@ -315,6 +312,21 @@ func runSize(ctx context.Context, o options, w *workload, eng *engineProc, pids 
 		if _, err := w.waitUntil(ctx, "settling", o.timeout, w.settledCheck(n, o.kwok)); err != nil {
 			return err
 		}
+		// Controllers may still be working through what the create phase
+		// gave them (at N=2000 without kwok the controller manager, at its
+		// default 20 requests a second, needs minutes for the ReplicaSets
+		// and Pods): the engine then follows real changes, which is not
+		// idle. Wait for the whole cluster to quieten.
+		logf("N=%d settling: the cluster quiet (at most %d writes in %s, leases aside)", n, quietWrites, quietWindow)
+		start := time.Now()
+		err := waitClusterQuiet(ctx, w.cs, clusterSettleTimeout)
+		took := time.Since(start)
+		value := fmt.Sprintf("%.0f s after the engine", took.Seconds())
+		if err != nil {
+			logf("N=%d settling: the cluster did not quieten within %s (%v); measuring anyway", n, clusterSettleTimeout, err)
+			value = fmt.Sprintf("not within %s", clusterSettleTimeout)
+		}
+		add(Row{Scenario: "settle", N: n, Measure: "cluster quiet before the idle window", Value: value, Result: Info})
 		if err := settle(ctx, eng, 5*time.Second, 3*time.Minute); err != nil {
 			return err
 		}
@@ -375,7 +387,9 @@ func idleWindow(ctx context.Context, o options, w *workload, eng *engineProc, ba
 	if err != nil {
 		return err
 	}
+	profiled := profileIdle(ctx, o.profileDir, n, o.idle, eng, logf)
 	server, err := serverWindow(ctx, w.cs, o.idle)
+	profiled()
 	if err != nil {
 		return err
 	}
@@ -466,6 +480,32 @@ func serverMutating(ctx context.Context, cs kubernetes.Interface) (Counts, error
 		}
 	}
 	return out, nil
+}
+
+// The cluster counts as quiet when the API server served at most
+// quietWrites mutating requests, other than to leases (every component
+// renews one every few seconds), in quietWindow.
+const (
+	quietWrites          = 2
+	quietWindow          = 5 * time.Second
+	clusterSettleTimeout = 15 * time.Minute
+)
+
+// waitClusterQuiet waits until the cluster is quiet, at most timeout.
+func waitClusterQuiet(ctx context.Context, cs kubernetes.Interface, timeout time.Duration) error {
+	return poll(ctx, timeout, func() (bool, error) {
+		c, err := serverWindow(ctx, cs, quietWindow)
+		if err != nil {
+			return false, err
+		}
+		var writes float64
+		for k, v := range c {
+			if _, resource, _ := strings.Cut(k, " "); resource != "leases" {
+				writes += v
+			}
+		}
+		return writes <= quietWrites, nil
+	})
 }
 
 // settle waits until the engine's mutating request count has not moved for quiet.

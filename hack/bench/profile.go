@@ -31,17 +31,7 @@ func startProfiles(ctx context.Context, dir string, n int, eng *engineProc, cs k
 	var wg sync.WaitGroup
 	save := func(name string, fetch func(context.Context) ([]byte, error)) {
 		defer wg.Done()
-		ctx, cancel := context.WithTimeout(ctx, (profileSeconds+30)*time.Second)
-		defer cancel()
-		raw, err := fetch(ctx)
-		if err == nil {
-			err = os.WriteFile(filepath.Join(dir, name), raw, 0o644)
-		}
-		if err != nil {
-			logf("profile %s: %v", name, err)
-			return
-		}
-		logf("profile written: %s", filepath.Join(dir, name))
+		saveProfile(ctx, dir, name, profileSeconds*time.Second, fetch, logf)
 	}
 	wg.Add(2)
 	go save(fmt.Sprintf("apiserver-%d.pprof", n), func(ctx context.Context) ([]byte, error) {
@@ -55,6 +45,43 @@ func startProfiles(ctx context.Context, dir string, n int, eng *engineProc, cs k
 		wg.Add(1)
 		save(fmt.Sprintf("rgd-heap-%d.pprof", n), eng.profile("heap?gc=1"))
 	}
+}
+
+// profileIdle starts a CPU profile of the engine over the idle window when
+// dir is set, and returns a function that waits for it and writes it to dir
+// as rgd-idle-N.pprof. The profiler's own sampling is part of the CPU the
+// window measures, so profiled runs are diagnostics, not results.
+func profileIdle(ctx context.Context, dir string, n int, window time.Duration, eng *engineProc, logf func(string, ...any)) func() {
+	if dir == "" {
+		return func() {}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		logf("profiles: %v", err)
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		seconds := max(1, int(window.Seconds()))
+		saveProfile(ctx, dir, fmt.Sprintf("rgd-idle-%d.pprof", n), window, eng.profile(fmt.Sprintf("profile?seconds=%d", seconds)), logf)
+	}()
+	return func() { <-done }
+}
+
+// saveProfile fetches a profile that runs for about length and writes it to
+// dir/name, logging a failure: profiles are diagnostics.
+func saveProfile(ctx context.Context, dir, name string, length time.Duration, fetch func(context.Context) ([]byte, error), logf func(string, ...any)) {
+	ctx, cancel := context.WithTimeout(ctx, length+30*time.Second)
+	defer cancel()
+	raw, err := fetch(ctx)
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, name), raw, 0o644)
+	}
+	if err != nil {
+		logf("profile %s: %v", name, err)
+		return
+	}
+	logf("profile written: %s", filepath.Join(dir, name))
 }
 
 // profile returns a fetcher of the engine's /debug/pprof/<what>.
