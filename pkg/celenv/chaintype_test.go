@@ -117,12 +117,12 @@ func TestCheckChainIsTheCheckersResult(t *testing.T) {
 func TestCheckChainDeclinesWhatItCannotProve(t *testing.T) {
 	env := testEnv(t)
 	for _, expr := range []string{
-		"deployment.spec.notDeclared",                  // the checker words the error
-		"deployment.metadata.name.x",                   // selection on a string
-		"configmaps.x",                                 // selection on a list
-		"undeclared.a",                                 // not a variable
-		"has(deployment.spec)",                         // a presence test
-		"deployment.?spec",                             // an optional selection
+		"deployment.spec.notDeclared",                 // the checker words the error
+		"deployment.metadata.name.x",                  // selection on a string
+		"configmaps.x",                                // selection on a list
+		"undeclared.a",                                // not a variable
+		"has(deployment.spec)",                        // a presence test
+		"deployment.?spec",                            // an optional selection
 		"deployment.spec.template.spec.containers[0]", // an index
 	} {
 		parsed, err := env.base.Parse(expr)
