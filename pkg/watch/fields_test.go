@@ -2,13 +2,21 @@ package watch
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
 
 	"github.com/rgd-dev/rgd/pkg/devcluster/devclustertest"
 )
@@ -131,4 +139,130 @@ func TestWatchFieldsWidensTheCache(t *testing.T) {
 	_, err = m.Watch(ctx, "d", key, func(Event) {})
 	require.NoError(t, err)
 	assert.Equal(t, map[string]any{"a": "changed", "b": "2", "c": "3"}, data(cacheA))
+}
+
+// heldLists is a transport that holds the first hold reads of ConfigMaps
+// (a list, or the watch that streams the initial list) until release is
+// closed (or the request is cancelled), then fails them with a 500:
+// informers whose first list is slow.
+type heldLists struct {
+	next    http.RoundTripper
+	hold    atomic.Int32
+	entered chan struct{} // one send per held list
+	release chan struct{}
+}
+
+func (h *heldLists) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method != http.MethodGet || !strings.HasSuffix(req.URL.Path, "/configmaps") || h.hold.Add(-1) < 0 {
+		return h.next.RoundTrip(req)
+	}
+	h.entered <- struct{}{}
+	select {
+	case <-h.release:
+	case <-req.Context().Done():
+		return nil, req.Context().Err()
+	}
+	return &http.Response{StatusCode: http.StatusInternalServerError, Status: "500 Internal Server Error",
+		Header: http.Header{"Content-Type": {"text/plain"}}, Body: io.NopCloser(strings.NewReader("held")), Request: req}, nil
+}
+
+// waitEntered waits until the transport holds one more request.
+func (h *heldLists) waitEntered(t *testing.T) {
+	t.Helper()
+	select {
+	case <-h.entered:
+	case <-time.After(wait):
+		t.Fatal("no request was held")
+	}
+}
+
+func heldClient(t *testing.T, hold int32) (*heldLists, dynamic.Interface) {
+	t.Helper()
+	devclustertest.RequireCluster(t)
+	h := &heldLists{entered: make(chan struct{}, hold), release: make(chan struct{})}
+	h.hold.Store(hold)
+	cfg := rest.CopyConfig(devclustertest.Config())
+	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { h.next = rt; return h }
+	dc, err := dynamic.NewForConfig(cfg)
+	require.NoError(t, err)
+	return h, dc
+}
+
+func owners(m *Manager, key Key) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	if e := m.informers[key]; e != nil {
+		for o := range e.owners {
+			out = append(out, o)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// A Watch still waiting for its informer's first list when a wider
+// informer replaces it waits for the new one instead of failing.
+func TestWatchWaitingWhileReplacedFollowsTheNewInformer(t *testing.T) {
+	h, dc := heldClient(t, 1)
+	m := NewManager(dc, Options{})
+	defer m.Stop()
+	ctx := context.Background()
+	key := Key{GVR: configMaps}
+
+	errA := make(chan error, 1)
+	go func() {
+		_, err := m.WatchFields(ctx, "a", key, [][]string{{"data"}}, func(Event) {})
+		errA <- err
+	}()
+	h.waitEntered(t)
+	_, err := m.Watch(ctx, "b", key, func(Event) {})
+	require.NoError(t, err, "the wider informer's list is not held")
+	close(h.release)
+	select {
+	case err := <-errA:
+		require.NoError(t, err)
+	case <-time.After(wait):
+		t.Fatal("the first Watch did not return")
+	}
+	assert.Equal(t, []string{"a", "b"}, owners(m, key))
+}
+
+// A Watch that fails while a wider informer is replacing the one it
+// registered on leaves no registration behind.
+func TestWatchFailingWhileReplacedLeavesNoRegistration(t *testing.T) {
+	h, dc := heldClient(t, 2) // both informers' first lists
+	m := NewManager(dc, Options{})
+	defer m.Stop()
+	key := Key{GVR: configMaps}
+
+	ctxA, cancelA := context.WithCancel(context.Background())
+	errA, errB := make(chan error, 1), make(chan error, 1)
+	go func() {
+		_, err := m.WatchFields(ctxA, "a", key, [][]string{{"data"}}, func(Event) {})
+		errA <- err
+	}()
+	h.waitEntered(t)
+	go func() {
+		_, err := m.Watch(context.Background(), "b", key, func(Event) {})
+		errB <- err
+	}()
+	h.waitEntered(t)
+	require.Equal(t, []string{"a", "b"}, owners(m, key), "the new informer carries the waiting registration")
+	cancelA()
+	select {
+	case err := <-errA:
+		require.ErrorIs(t, err, context.Canceled)
+	case <-time.After(wait):
+		t.Fatal("the first Watch did not return")
+	}
+	assert.Equal(t, []string{"b"}, owners(m, key))
+	close(h.release)
+	select {
+	case err := <-errB:
+		require.NoError(t, err, "the wider informer retries its list")
+	case <-time.After(wait):
+		t.Fatal("the second Watch did not return")
+	}
+	assert.Equal(t, []string{"b"}, owners(m, key))
 }

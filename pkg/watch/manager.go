@@ -216,9 +216,19 @@ func (m *Manager) WatchFields(ctx context.Context, owner string, key Key, fields
 	e.fields[owner] = tree
 	m.mu.Unlock()
 
-	if err := m.waitSynced(ctx, e, reg); err != nil {
+	for {
+		err := m.waitSynced(ctx, e, reg)
+		if err == nil {
+			break
+		}
+		// A wider informer may have replaced e while this call waited:
+		// the registration moved there, so wait for that one.
+		if next, nextReg := m.successor(key, e, owner); errors.Is(err, errInformerStopped) && next != nil {
+			e, reg = next, nextReg
+			continue
+		}
 		if !existed {
-			m.undo(owner, e, reg)
+			m.undo(owner, key)
 		}
 		return nil, fmt.Errorf("watch %s: %w", key, err)
 	}
@@ -389,7 +399,7 @@ func (m *Manager) waitSynced(ctx context.Context, e *entry, reg cache.ResourceEv
 		case <-errCh:
 			// Look at the new error.
 		case <-e.done:
-			return errors.New("informer stopped before it synced")
+			return errInformerStopped
 		case <-ctx.Done():
 			return fmt.Errorf("waiting for the initial list: %w", context.Cause(ctx))
 		case <-timer.C:
@@ -401,14 +411,35 @@ func (m *Manager) waitSynced(ctx context.Context, e *entry, reg cache.ResourceEv
 	}
 }
 
-// undo removes the registration reg of owner, if it is still in place.
-func (m *Manager) undo(owner string, e *entry, reg cache.ResourceEventHandlerRegistration) {
+// errInformerStopped is waitSynced's error when the informer stopped (it
+// was released, or replaced by a wider one) before the registration synced.
+var errInformerStopped = errors.New("informer stopped before it synced")
+
+// successor returns the informer that now serves key, and owner's
+// registration on it, when it is not e and owner is registered there.
+func (m *Manager) successor(key Key, e *entry, owner string) (*entry, cache.ResourceEventHandlerRegistration) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.informers[e.key] != e || e.owners[owner] != reg {
-		return
+	next := m.informers[key]
+	if next == nil || next == e {
+		return nil, nil
 	}
-	m.releaseLocked(owner, e)
+	reg, ok := next.owners[owner]
+	if !ok {
+		return nil, nil
+	}
+	return next, reg
+}
+
+// undo removes the registration of owner that a failed Watch made, from
+// whichever informer serves key now: a wider informer that replaced the
+// one Watch registered on carries the registration over.
+func (m *Manager) undo(owner string, key Key) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e := m.informers[key]; e != nil {
+		m.releaseLocked(owner, e)
+	}
 }
 
 // releaseLocked removes owner's handler from e and stops e when no owner
