@@ -65,7 +65,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.burst, "burst", 800, "the engine's --burst")
 	fs.IntVar(&o.concurrency, "concurrency", 16, "the client's concurrent requests")
 	fs.IntVar(&o.namespaces, "namespaces", 20, "namespaces the instances are spread across")
-	fs.StringVar(&o.profileDir, "profile-dir", "", "if set, CPU profiles of the API server and the engine over the first seconds of each create phase, and of the engine over each idle window, are written there")
+	fs.StringVar(&o.profileDir, "profile-dir", "", "if set, CPU profiles of the API server and the engine over the first seconds of each create phase and of the engine over each idle window, and the engine's heap after each create phase and once settled, are written there")
 	fs.StringVar(&o.repo, "repo", ".", "root of the rgd module (where cmd/rgd and pkg/graph are)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -358,6 +358,10 @@ func runSize(ctx context.Context, o options, w *workload, eng *engineProc, pids 
 			row.Target, row.Result = "< 150 MB", Under(float64(s.RSS), 150e6)
 		}
 		add(row)
+		if o.profileDir != "" {
+			// Without gc=1: the heap as it stands, garbage included.
+			saveProfile(ctx, o.profileDir, fmt.Sprintf("rgd-heap-settled-%d.pprof", n), 0, eng.profile("heap"), logf)
+		}
 	}
 
 	logf("N=%d delete: every instance", n)
