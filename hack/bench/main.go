@@ -212,7 +212,7 @@ func run(ctx context.Context, o options) (rep Report, err error) {
 
 	var baseline Counts
 	if o.scenarios["idle"] {
-		logf("baseline: waiting for the new cluster to quieten (at most %d writes in %s, leases aside)", quietWrites, quietWindow)
+		logf("baseline: waiting for the new cluster to quieten (at most %d writes in %s, heartbeats aside)", quietWrites, quietWindow)
 		if err := waitClusterQuiet(ctx, cs, 3*time.Minute); err != nil {
 			return rep, fmt.Errorf("the cluster did not quieten before the baseline: %w", err)
 		}
@@ -317,7 +317,7 @@ func runSize(ctx context.Context, o options, w *workload, eng *engineProc, pids 
 		// default 20 requests a second, needs minutes for the ReplicaSets
 		// and Pods): the engine then follows real changes, which is not
 		// idle. Wait for the whole cluster to quieten.
-		logf("N=%d settling: the cluster quiet (at most %d writes in %s, leases aside)", n, quietWrites, quietWindow)
+		logf("N=%d settling: the cluster quiet (at most %d writes in %s, heartbeats aside)", n, quietWrites, quietWindow)
 		start := time.Now()
 		err := waitClusterQuiet(ctx, w.cs, clusterSettleTimeout)
 		took := time.Since(start)
@@ -487,8 +487,8 @@ func serverMutating(ctx context.Context, cs kubernetes.Interface) (Counts, error
 }
 
 // The cluster counts as quiet when the API server served at most
-// quietWrites mutating requests, other than to leases (every component
-// renews one every few seconds), in quietWindow.
+// quietWrites mutating requests, other than heartbeats (leases, which every
+// component renews every few seconds, and node status), in quietWindow.
 const (
 	quietWrites          = 2
 	quietWindow          = 5 * time.Second
@@ -504,7 +504,7 @@ func waitClusterQuiet(ctx context.Context, cs kubernetes.Interface, timeout time
 		}
 		var writes float64
 		for k, v := range c {
-			if _, resource, _ := strings.Cut(k, " "); resource != "leases" {
+			if _, resource, _ := strings.Cut(k, " "); resource != "leases" && resource != "nodes" {
 				writes += v
 			}
 		}

@@ -110,9 +110,8 @@ func (e *Env) checkChain(expr string, parsed *cel.Ast) (c *Compiled, ok bool) {
 		native.SetType(id, t)
 	}
 	native.SetReference(node.ID(), ast.NewIdentReference(root, nil))
-	checked := parsed
 	return &Compiled{
-		Expr: expr, AST: checked, OutputType: checked.OutputType(),
+		Expr: expr, AST: parsed, OutputType: parsed.OutputType(),
 		EstimatedCost: checker.CostEstimate{Min: cost, Max: cost},
 	}, true
 }
