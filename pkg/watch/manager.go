@@ -433,7 +433,9 @@ func (m *Manager) successor(key Key, e *entry, owner string) (*entry, cache.Reso
 
 // undo removes the registration of owner that a failed Watch made, from
 // whichever informer serves key now: a wider informer that replaced the
-// one Watch registered on carries the registration over.
+// one Watch registered on carries the registration over. An owner calls
+// Watch for a key once at a time: with two concurrent calls of one owner,
+// the registration removed could be the other call's.
 func (m *Manager) undo(owner string, key Key) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
