@@ -358,7 +358,7 @@ func runSize(ctx context.Context, o options, w *workload, eng *engineProc, pids 
 			row.Target, row.Result = "< 150 MB", Under(float64(s.RSS), 150e6)
 		}
 		add(row)
-		if o.profileDir != "" {
+		if profiling(o.profileDir, logf) {
 			// Without gc=1: the heap as it stands, garbage included.
 			saveProfile(ctx, o.profileDir, fmt.Sprintf("rgd-heap-settled-%d.pprof", n), 0, eng.profile("heap"), logf)
 		}

@@ -21,11 +21,7 @@ const profileSeconds = 8
 // to dir as apiserver-N.pprof and rgd-N.pprof. A failed profile is logged,
 // not fatal: profiles are diagnostics.
 func startProfiles(ctx context.Context, dir string, n int, eng *engineProc, cs kubernetes.Interface, logf func(string, ...any)) func() {
-	if dir == "" {
-		return func() {}
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		logf("profiles: %v", err)
+	if !profiling(dir, logf) {
 		return func() {}
 	}
 	var wg sync.WaitGroup
@@ -52,11 +48,7 @@ func startProfiles(ctx context.Context, dir string, n int, eng *engineProc, cs k
 // as rgd-idle-N.pprof. The profiler's own sampling is part of the CPU the
 // window measures, so profiled runs are diagnostics, not results.
 func profileIdle(ctx context.Context, dir string, n int, window time.Duration, eng *engineProc, logf func(string, ...any)) func() {
-	if dir == "" {
-		return func() {}
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		logf("profiles: %v", err)
+	if !profiling(dir, logf) {
 		return func() {}
 	}
 	done := make(chan struct{})
@@ -66,6 +58,19 @@ func profileIdle(ctx context.Context, dir string, n int, window time.Duration, e
 		saveProfile(ctx, dir, fmt.Sprintf("rgd-idle-%d.pprof", n), window, eng.profile(fmt.Sprintf("profile?seconds=%d", seconds)), logf)
 	}()
 	return func() { <-done }
+}
+
+// profiling reports whether profiles are wanted (dir is set) and dir
+// exists or was created.
+func profiling(dir string, logf func(string, ...any)) bool {
+	if dir == "" {
+		return false
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		logf("profiles: %v", err)
+		return false
+	}
+	return true
 }
 
 // saveProfile fetches a profile that runs for about length and writes it to

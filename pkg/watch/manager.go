@@ -97,10 +97,9 @@ type entry struct {
 	cancel   context.CancelFunc
 	done     chan struct{} // closed when the informer's Run returned
 	owners   map[string]cache.ResourceEventHandlerRegistration
-	// handlers and fields are each owner's Handler and the fields it
-	// uses (nil: all), kept to move the owners to a restarted informer.
+	// handlers are each owner's Handler, kept to move the owners to a
+	// restarted informer.
 	handlers map[string]Handler
-	fields   map[string]*fieldTree
 	// keep is what the informer keeps of each object (nil: everything).
 	keep *fieldTree
 	// serving is closed once the entry's informer serves its cache: at
@@ -213,7 +212,6 @@ func (m *Manager) WatchFields(ctx context.Context, owner string, key Key, fields
 		e.owners[owner] = reg
 		e.handlers[owner] = h
 	}
-	e.fields[owner] = tree
 	m.mu.Unlock()
 
 	for {
@@ -253,7 +251,7 @@ func (m *Manager) replaceLocked(old *entry, keep *fieldTree) (*entry, error) {
 			m.informers[old.key] = old
 			return nil, fmt.Errorf("watch %s: %w", old.key, err)
 		}
-		e.owners[owner], e.handlers[owner], e.fields[owner] = reg, h, old.fields[owner]
+		e.owners[owner], e.handlers[owner] = reg, h
 	}
 	e.serving = make(chan struct{})
 	m.running.Add(1)
@@ -325,7 +323,6 @@ func (m *Manager) startLocked(key Key, keep *fieldTree, c *indexerCache) (*entry
 		done:     make(chan struct{}),
 		owners:   map[string]cache.ResourceEventHandlerRegistration{},
 		handlers: map[string]Handler{},
-		fields:   map[string]*fieldTree{},
 		keep:     keep,
 		errCh:    make(chan struct{}),
 	}
@@ -453,7 +450,6 @@ func (m *Manager) releaseLocked(owner string, e *entry) {
 	}
 	delete(e.owners, owner)
 	delete(e.handlers, owner)
-	delete(e.fields, owner)
 	// RemoveEventHandler fails only for a handle of another informer.
 	_ = e.informer.RemoveEventHandler(reg)
 	if len(e.owners) == 0 {
