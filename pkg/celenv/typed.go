@@ -6,6 +6,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"sync"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/checker"
@@ -41,6 +42,11 @@ type Env struct {
 	dottedVars bool
 	// schemas maps registered object type names to their prepared schemas (value conversion).
 	schemas map[string]*spec.Schema
+	// properties indexes, per object schema met while converting values
+	// (*spec.Schema), a pointer to each of its properties' schemas
+	// (map[string]*spec.Schema): spec.Schema holds them by value, and
+	// converting through copies would allocate one per field per evaluation.
+	properties sync.Map
 }
 
 // Base is a CEL environment with the libraries and no variables. Building

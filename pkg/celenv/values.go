@@ -34,7 +34,7 @@ func (e *Env) Activation(values map[string]any) map[string]any {
 		if s == nil && v.DeclType == nil {
 			s = e.schemaForCelType(v.CelType)
 		}
-		out[name] = normalize(val, s)
+		out[name] = e.normalize(val, s)
 	}
 	return out
 }
@@ -55,8 +55,23 @@ func (e *Env) schemaForCelType(t *types.Type) *spec.Schema {
 	return nil
 }
 
+// propertySchemas returns pointers to the schemas of s's properties, built
+// once per schema.
+func (e *Env) propertySchemas(s *spec.Schema) map[string]*spec.Schema {
+	if idx, ok := e.properties.Load(s); ok {
+		return idx.(map[string]*spec.Schema)
+	}
+	idx := make(map[string]*spec.Schema, len(s.Properties))
+	for k := range s.Properties {
+		p := s.Properties[k]
+		idx[k] = &p
+	}
+	actual, _ := e.properties.LoadOrStore(s, idx)
+	return actual.(map[string]*spec.Schema)
+}
+
 // normalize returns v with scalars converted per the prepared schema s, copying only what changes.
-func normalize(v any, s *spec.Schema) any {
+func (e *Env) normalize(v any, s *spec.Schema) any {
 	if v == nil || isDyn(s) || len(s.Type) == 0 {
 		return v
 	}
@@ -66,18 +81,20 @@ func normalize(v any, s *spec.Schema) any {
 		if !ok {
 			return v
 		}
+		var props map[string]*spec.Schema
+		if len(s.Properties) > 0 {
+			props = e.propertySchemas(s)
+		}
 		var out map[string]any
 		for k, child := range m {
-			var cs *spec.Schema
-			if p, ok := s.Properties[k]; ok {
-				cs = &p
-			} else if s.AdditionalProperties != nil {
-				cs = s.AdditionalProperties.Schema
-			}
-			drop := child == nil && len(s.Properties) > 0
+			drop := child == nil && len(props) > 0
 			nc := child
-			if !drop && cs != nil {
-				nc = normalize(child, cs)
+			if !drop {
+				if p, ok := props[k]; ok {
+					nc = e.normalize(child, p)
+				} else if s.AdditionalProperties != nil && s.AdditionalProperties.Schema != nil {
+					nc = e.normalize(child, s.AdditionalProperties.Schema)
+				}
 			}
 			if drop || !same(nc, child) {
 				if out == nil {
@@ -104,7 +121,7 @@ func normalize(v any, s *spec.Schema) any {
 		}
 		var out []any
 		for i, item := range l {
-			ni := normalize(item, s.Items.Schema)
+			ni := e.normalize(item, s.Items.Schema)
 			if !same(ni, item) {
 				if out == nil {
 					out = append([]any(nil), l...)
@@ -113,7 +130,7 @@ func normalize(v any, s *spec.Schema) any {
 			}
 		}
 		if out == nil {
-			return l
+			return v // not l: boxing the slice again would allocate
 		}
 		return out
 	case "integer":
