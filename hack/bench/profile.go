@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -16,9 +17,10 @@ import (
 // profiles start with the phase and cover its busiest part.
 const profileSeconds = 8
 
-// startProfiles starts CPU profiles of the API server and the engine when
-// dir is set, and returns a function that waits for both and writes them
-// to dir as apiserver-N.pprof and rgd-N.pprof. A failed profile is logged,
+// startProfiles starts CPU profiles of the API server, the engine and the
+// bench itself when dir is set, and returns a function that waits for them
+// and writes them to dir as apiserver-N.pprof, rgd-N.pprof and
+// bench-N.pprof. A failed profile is logged,
 // not fatal: profiles are diagnostics.
 func startProfiles(ctx context.Context, dir string, n int, eng *engineProc, cs kubernetes.Interface, logf func(string, ...any)) func() {
 	if !profiling(dir, logf) {
@@ -35,6 +37,8 @@ func startProfiles(ctx context.Context, dir string, n int, eng *engineProc, cs k
 			Param("seconds", fmt.Sprint(profileSeconds)).DoRaw(ctx)
 	})
 	go save(fmt.Sprintf("rgd-%d.pprof", n), eng.profile(fmt.Sprintf("profile?seconds=%d", profileSeconds)))
+	wg.Add(1)
+	go save(fmt.Sprintf("bench-%d.pprof", n), selfProfile)
 	return func() {
 		wg.Wait()
 		// The engine's heap with every instance and child cached.
@@ -87,6 +91,21 @@ func saveProfile(ctx context.Context, dir, name string, length time.Duration, fe
 		return
 	}
 	logf("profile written: %s", filepath.Join(dir, name))
+}
+
+// selfProfile profiles the bench's own process (its client and informers)
+// for profileSeconds.
+func selfProfile(ctx context.Context) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := pprof.StartCPUProfile(&buf); err != nil {
+		return nil, err
+	}
+	select {
+	case <-time.After(profileSeconds * time.Second):
+	case <-ctx.Done():
+	}
+	pprof.StopCPUProfile()
+	return buf.Bytes(), ctx.Err()
 }
 
 // profile returns a fetcher of the engine's /debug/pprof/<what>.

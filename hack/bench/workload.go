@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -126,7 +127,11 @@ type workload struct {
 	notify                     chan struct{}
 	cms, sas, deps, svcs, pods cache.Store
 	instances                  cache.Store
+	active                     *tally
 	stopInformers              context.CancelFunc
+	// unwatchChildren stops the child and pod informers; nil when they do
+	// not run.
+	unwatchChildren func()
 }
 
 func (w *workload) ns(i int) string { return w.namespaces[i%len(w.namespaces)] }
@@ -174,15 +179,36 @@ func (w *workload) applyRGD(ctx context.Context) (time.Duration, error) {
 	return time.Since(start), nil
 }
 
-// startInformers watches the labelled children, their pods and the instances.
+// startInformers watches the instances, for the whole run.
 func (w *workload) startInformers(ctx context.Context) {
 	ctx, w.stopInformers = context.WithCancel(ctx)
 	w.notify = make(chan struct{}, 1)
-	poke := cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { w.poke() },
-		UpdateFunc: func(any, any) { w.poke() },
-		DeleteFunc: func(any) { w.poke() },
+	df := dynamicinformer.NewDynamicSharedInformerFactory(w.dyn, 0)
+	ii := df.ForResource(instanceGVR).Informer()
+	w.active = &tally{in: map[string]bool{}}
+	// The tally is kept before the poke, so a woken waiter sees the event.
+	_, _ = ii.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { w.active.set(o, isActive(o)); w.poke() },
+		UpdateFunc: func(_, o any) { w.active.set(o, isActive(o)); w.poke() },
+		DeleteFunc: func(o any) { w.active.set(o, false); w.poke() },
+	})
+	w.instances = ii.GetStore()
+	df.Start(ctx.Done())
+	df.WaitForCacheSync(ctx.Done())
+}
+
+// watchChildren watches the labelled children and their pods until
+// unwatchChildren, and returns once the caches hold them. The timed create
+// and floor phases run without these informers: what they wait for needs
+// none of them, and decoding every child's and pod's events cost the bench
+// client about 2 CPU-seconds of a 14 s create phase at N=500, on the same two
+// cores as the engine and the API server.
+func (w *workload) watchChildren(ctx context.Context) {
+	if w.unwatchChildren != nil {
+		return
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	w.unwatchChildren = func() { cancel(); w.unwatchChildren = nil }
 	f := informers.NewSharedInformerFactoryWithOptions(w.cs, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 		o.LabelSelector = roleLabel
 	}))
@@ -196,17 +222,70 @@ func (w *workload) startInformers(ctx context.Context) {
 		{&w.svcs, f.Core().V1().Services().Informer()},
 		{&w.pods, f.Core().V1().Pods().Informer()},
 	} {
-		_, _ = inf.inf.AddEventHandler(poke)
+		_, _ = inf.inf.AddEventHandler(w.pokeHandler())
 		*inf.store = inf.inf.GetStore()
 	}
-	df := dynamicinformer.NewDynamicSharedInformerFactory(w.dyn, 0)
-	ii := df.ForResource(instanceGVR).Informer()
-	_, _ = ii.AddEventHandler(poke)
-	w.instances = ii.GetStore()
 	f.Start(ctx.Done())
-	df.Start(ctx.Done())
 	f.WaitForCacheSync(ctx.Done())
-	df.WaitForCacheSync(ctx.Done())
+}
+
+// stopWatchingChildren stops the informers of watchChildren, if they run.
+func (w *workload) stopWatchingChildren() {
+	if w.unwatchChildren != nil {
+		w.unwatchChildren()
+	}
+}
+
+func (w *workload) pokeHandler() cache.ResourceEventHandlerFuncs {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { w.poke() },
+		UpdateFunc: func(any, any) { w.poke() },
+		DeleteFunc: func(any) { w.poke() },
+	}
+}
+
+// tally counts the instances whose state is ACTIVE as the informer's events
+// arrive, so that the create phase's wait, which runs after every event,
+// costs the same at N=2000 as at N=100 (counting over the store made it
+// quadratic).
+type tally struct {
+	mu sync.Mutex
+	in map[string]bool
+	n  int
+}
+
+func (t *tally) set(obj any, active bool) {
+	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
+	if err != nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.in[key] == active {
+		return
+	}
+	if active {
+		t.in[key] = true
+		t.n++
+	} else {
+		delete(t.in, key)
+		t.n--
+	}
+}
+
+func (t *tally) count() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.n
+}
+
+func isActive(obj any) bool {
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return false
+	}
+	state, _, _ := unstructured.NestedString(u.Object, "status", "state")
+	return state == "ACTIVE"
 }
 
 func (w *workload) poke() {
@@ -285,13 +364,7 @@ func (w *workload) createInstances(ctx context.Context, n int, timeout time.Dura
 	}
 	w.logf("  %d instances created after %s", n, Seconds(time.Since(start)))
 	end, err := w.waitUntil(ctx, "instances ACTIVE", timeout, func() (bool, string) {
-		active := 0
-		for _, o := range w.instances.List() {
-			u := o.(*unstructured.Unstructured)
-			if s, _, _ := unstructured.NestedString(u.Object, "status", "state"); s == "ACTIVE" {
-				active++
-			}
-		}
+		active := w.active.count()
 		return active >= n, fmt.Sprintf("%d/%d ACTIVE", active, n)
 	})
 	if err != nil {
@@ -400,9 +473,11 @@ func floorObjects(ns string, i int) (*corev1.ConfigMap, *corev1.ServiceAccount, 
 }
 
 // floor creates the 4n children directly, 4n creates on w.concurrency
-// workers, and returns the time until the last create returned. It then
-// deletes them again and waits (untimed) until they and their pods are gone.
-func (w *workload) floor(ctx context.Context, n int, cleanupTimeout time.Duration) (time.Duration, error) {
+// workers, and returns the time until the last create returned and the CPU
+// that cpuNow saw used meanwhile. It then deletes them again and waits
+// (untimed) until they and their pods are gone.
+func (w *workload) floor(ctx context.Context, n int, cleanupTimeout time.Duration, cpuNow func() cpuTimes) (time.Duration, cpuTimes, error) {
+	cpu0 := cpuNow()
 	start := time.Now()
 	err := w.parallel(ctx, 4*n, func(ctx context.Context, k int) error {
 		i := k / 4
@@ -422,10 +497,13 @@ func (w *workload) floor(ctx context.Context, n int, cleanupTimeout time.Duratio
 		return err
 	})
 	took := time.Since(start)
+	cpu := cpuNow().sub(cpu0)
 	if err != nil {
-		return 0, fmt.Errorf("floor: creating objects: %w", err)
+		return 0, nil, fmt.Errorf("floor: creating objects: %w", err)
 	}
-	return took, w.deleteFloor(ctx, cleanupTimeout)
+	w.watchChildren(ctx)
+	defer w.stopWatchingChildren()
+	return took, cpu, w.deleteFloor(ctx, cleanupTimeout)
 }
 
 // deleteFloor removes the floor's objects and waits until they and their
