@@ -87,6 +87,8 @@ type Manager struct {
 	stopped   bool
 	informers map[Key]*entry
 	running   sync.WaitGroup // one per informer whose Run has not returned
+	// selectors maps each selector seen to its canonical form.
+	selectors sync.Map
 }
 
 // entry is one running informer and its owners.
@@ -121,14 +123,21 @@ func NewManager(client dynamic.Interface, opts Options) *Manager {
 }
 
 // normalize validates key and returns it with its selector in canonical form.
-func normalize(key Key) (Key, *field.Error) {
+// Canonical forms are remembered: Cache is called on every pass of every
+// instance, with the same few selectors.
+func (m *Manager) normalize(key Key) (Key, *field.Error) {
 	if key.Selector == "" {
+		return key, nil
+	}
+	if canonical, ok := m.selectors.Load(key.Selector); ok {
+		key.Selector = canonical.(string)
 		return key, nil
 	}
 	sel, err := labels.Parse(key.Selector)
 	if err != nil {
 		return key, field.Invalid(field.NewPath("key", "selector"), key.Selector, "expected a label selector: "+err.Error())
 	}
+	m.selectors.Store(key.Selector, sel.String())
 	key.Selector = sel.String()
 	return key, nil
 }
@@ -167,7 +176,7 @@ func (m *Manager) WatchFields(ctx context.Context, owner string, key Key, fields
 	if key.GVR.Resource == "" {
 		errs = append(errs, field.Required(field.NewPath("key", "gvr", "resource"), "expected a resource name"))
 	}
-	key, ferr := normalize(key)
+	key, ferr := m.normalize(key)
 	if ferr != nil {
 		errs = append(errs, ferr)
 	}
@@ -471,7 +480,7 @@ func (m *Manager) stopLocked(e *entry) {
 // not wait for the informer's goroutines to end (Stop does), so it may be
 // called from a Handler.
 func (m *Manager) Release(owner string, key Key) {
-	key, err := normalize(key)
+	key, err := m.normalize(key)
 	if err != nil {
 		return
 	}
@@ -493,7 +502,7 @@ func (m *Manager) ReleaseAll(owner string) {
 
 // Cache returns the cache of a running informer.
 func (m *Manager) Cache(key Key) (Cache, bool) {
-	key, err := normalize(key)
+	key, err := m.normalize(key)
 	if err != nil {
 		return nil, false
 	}

@@ -63,18 +63,26 @@ func TestIndexByInstance(t *testing.T) {
 }
 
 func TestNormalize(t *testing.T) {
+	m := NewManager(nil, Options{})
 	gvr := schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
-	k, err := normalize(Key{GVR: gvr, Selector: "b=2, a = 1"})
+	k, err := m.normalize(Key{GVR: gvr, Selector: "b=2, a = 1"})
+	require.Nil(t, err)
+	assert.Equal(t, "a=1,b=2", k.Selector)
+	// The second time comes from the remembered canonical form.
+	k, err = m.normalize(Key{GVR: gvr, Selector: "b=2, a = 1"})
 	require.Nil(t, err)
 	assert.Equal(t, "a=1,b=2", k.Selector)
 
-	k, err = normalize(Key{GVR: gvr})
+	k, err = m.normalize(Key{GVR: gvr})
 	require.Nil(t, err)
 	assert.Empty(t, k.Selector)
 
-	_, err = normalize(Key{GVR: gvr, Selector: "a=(("})
-	require.NotNil(t, err)
-	assert.Equal(t, "key.selector", err.Field)
+	// A bad selector is refused every time, not remembered.
+	for range 2 {
+		_, err = m.normalize(Key{GVR: gvr, Selector: "a=(("})
+		require.NotNil(t, err)
+		assert.Equal(t, "key.selector", err.Field)
+	}
 }
 
 func TestKeyAndEventTypeStrings(t *testing.T) {
