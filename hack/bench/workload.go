@@ -250,8 +250,7 @@ func (w *workload) pokeHandler() cache.ResourceEventHandlerFuncs {
 // quadratic).
 type tally struct {
 	mu sync.Mutex
-	in map[string]bool
-	n  int
+	in map[string]bool // the keys of the ACTIVE instances
 }
 
 func (t *tally) set(obj any, active bool) {
@@ -261,22 +260,17 @@ func (t *tally) set(obj any, active bool) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.in[key] == active {
-		return
-	}
 	if active {
 		t.in[key] = true
-		t.n++
 	} else {
 		delete(t.in, key)
-		t.n--
 	}
 }
 
 func (t *tally) count() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.n
+	return len(t.in)
 }
 
 func isActive(obj any) bool {
