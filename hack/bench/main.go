@@ -276,11 +276,12 @@ func runSize(ctx context.Context, o options, w *workload, eng *engineProc, pids 
 		return err
 	}
 	profiled()
-	// Update, settle and delete wait for what the children show.
-	w.watchChildren(ctx)
-	defer w.stopWatchingChildren()
 	cpu := cpuOf(o.procRoot, pids).sub(cpu0)
 	engine1, server1 := requestCounts(ctx, eng, w.cs)
+	// Update, settle and delete wait for what the children show. Their
+	// informers' first lists come after the create phase's counts.
+	w.watchChildren(ctx)
+	defer w.stopWatchingChildren()
 	row := Row{Scenario: "create", N: n, Measure: "first create -> all ACTIVE", Value: Seconds(create), Result: Info}
 	switch n {
 	case 500:
