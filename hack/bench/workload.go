@@ -129,9 +129,9 @@ type workload struct {
 	instances                  cache.Store
 	active                     *tally
 	stopInformers              context.CancelFunc
-	// unwatchChildren stops the child and pod informers; nil when they do
-	// not run.
-	unwatchChildren func()
+	// stopChildren stops the child and pod informers; nil when they do not
+	// run.
+	stopChildren context.CancelFunc
 }
 
 func (w *workload) ns(i int) string { return w.namespaces[i%len(w.namespaces)] }
@@ -198,17 +198,16 @@ func (w *workload) startInformers(ctx context.Context) {
 }
 
 // watchChildren watches the labelled children and their pods until
-// unwatchChildren, and returns once the caches hold them. The timed create
+// stopWatchingChildren, and returns once the caches hold them. The timed create
 // and floor phases run without these informers: what they wait for needs
 // none of them, and decoding every child's and pod's events cost the bench
 // client about 2 CPU-seconds of a 14 s create phase at N=500, on the same two
 // cores as the engine and the API server.
 func (w *workload) watchChildren(ctx context.Context) {
-	if w.unwatchChildren != nil {
+	if w.stopChildren != nil {
 		return
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	w.unwatchChildren = func() { cancel(); w.unwatchChildren = nil }
+	ctx, w.stopChildren = context.WithCancel(ctx)
 	f := informers.NewSharedInformerFactoryWithOptions(w.cs, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 		o.LabelSelector = roleLabel
 	}))
@@ -231,8 +230,9 @@ func (w *workload) watchChildren(ctx context.Context) {
 
 // stopWatchingChildren stops the informers of watchChildren, if they run.
 func (w *workload) stopWatchingChildren() {
-	if w.unwatchChildren != nil {
-		w.unwatchChildren()
+	if w.stopChildren != nil {
+		w.stopChildren()
+		w.stopChildren = nil
 	}
 }
 
