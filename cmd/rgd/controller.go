@@ -91,8 +91,10 @@ serves the kinds they define and reconciles their instances.
 
 It connects with --kubeconfig, else with the in-cluster service account, else with $KUBECONFIG or
 ~/.kube/config. Only the holder of the leader-election Lease runs the engine. Prometheus metrics are served
-at /metrics on --metrics-bind-address, and /healthz and /readyz on --health-probe-bind-address. SIGINT or
-SIGTERM stops the engine, releases the Lease and exits 0.`,
+at /metrics on --metrics-bind-address, and /healthz and /readyz on --health-probe-bind-address. /readyz
+answers 200 once the engine runs, and on a standby replica while it waits for the Lease (so that rolling
+updates proceed); 503 while the leader's engine starts and once shutdown has begun. SIGINT or SIGTERM stops
+the engine, releases the Lease and exits 0.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := f.validate(); err != nil {
@@ -272,7 +274,7 @@ func pprofHandler() http.Handler {
 }
 
 // probeHandler serves /healthz (200 while the process runs) and /readyz
-// (200 once the engine is ready, else 503).
+// (200 while ready says so, else 503).
 func probeHandler(ready func() bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -339,13 +341,6 @@ func runController(ctx context.Context, logOut io.Writer, f controllerFlags) err
 		promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})); err != nil {
 		return err
 	}
-	if _, err := serveHTTP(serveCtx, &servers, log, "health probes", f.probeAddr, probeHandler(eng.Ready)); err != nil {
-		return err
-	}
-	if _, err := serveHTTP(serveCtx, &servers, log, "pprof", f.pprofAddr, pprofHandler()); err != nil {
-		return err
-	}
-
 	// engineDone receives Start's result once the engine has run. The
 	// engine starts at most once, and never after shutdown has begun.
 	engineDone := make(chan error, 1)
@@ -353,6 +348,24 @@ func runController(ctx context.Context, logOut io.Writer, f controllerFlags) err
 		mu    sync.Mutex
 		state = engineIdle
 	)
+	// A replica is ready once its engine is, and, with leader election,
+	// while it waits for the Lease: a standby that never turned ready would
+	// hold up every rolling update of a Deployment (the new pod waits for
+	// the old one's Lease, the old one waits for the new pod to be ready).
+	ready := func() bool {
+		if eng.Ready() {
+			return true
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		return f.leaderElect && state == engineIdle
+	}
+	if _, err := serveHTTP(serveCtx, &servers, log, "health probes", f.probeAddr, probeHandler(ready)); err != nil {
+		return err
+	}
+	if _, err := serveHTTP(serveCtx, &servers, log, "pprof", f.pprofAddr, pprofHandler()); err != nil {
+		return err
+	}
 	runEngine := func(runCtx context.Context) {
 		mu.Lock()
 		if state != engineIdle {

@@ -208,6 +208,9 @@ func TestControllerOnLocalCluster(t *testing.T) {
 		go func() { done <- runController(ctx, &logs, f) }()
 
 		eventually(t, 30*time.Second, func() error {
+			if fake.started.Load() == 0 {
+				return errors.New("the engine has not started")
+			}
 			code, _, err := httpGet("http://" + f.probeAddr + "/readyz")
 			if err == nil && code != http.StatusOK {
 				err = fmt.Errorf("/readyz: %d", code)
@@ -267,7 +270,9 @@ func TestControllerOnLocalCluster(t *testing.T) {
 			}
 			return nil
 		})
-		assert.Equal(t, http.StatusServiceUnavailable, httpStatus(t, "http://"+f.probeAddr+"/readyz"))
+		// Ready as a standby: a rolling update's new pod must turn ready
+		// while the old one still holds the Lease.
+		assert.Equal(t, http.StatusOK, httpStatus(t, "http://"+f.probeAddr+"/readyz"))
 		cancel()
 		require.NoError(t, <-done)
 		assert.Zero(t, fake.started.Load(), "only the leader runs the engine")
@@ -431,3 +436,4 @@ func leaseObject(name, holder string, renewed metav1.MicroTime, seconds int32) *
 		},
 	}
 }
+
