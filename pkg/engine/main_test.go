@@ -124,22 +124,8 @@ func resourceFor(gvk schema.GroupVersionKind) schema.GroupVersionResource {
 	return gvk.GroupVersion().WithResource(plural)
 }
 
-// eventually polls cond until it holds or the deadline passes, reporting the
-// last observation.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, obs := cond()
-		if ok {
-			return
-		}
-		last = obs
-		time.Sleep(25 * time.Millisecond) // polling with a deadline
-	}
-	t.Fatalf("timed out after %s waiting for %s; last seen: %s", timeout, what, last)
-}
+// eventually is devclustertest.Eventually.
+var eventually = devclustertest.Eventually
 
 func get(dyn dynamic.Interface, gvr schema.GroupVersionResource, namespace, name string) (*unstructured.Unstructured, error) {
 	return dyn.Resource(gvr).Namespace(namespace).Get(context.Background(), name, metav1.GetOptions{})

@@ -114,3 +114,22 @@ func Namespace(t testing.TB) string {
 	})
 	return ns.Name
 }
+
+// Eventually polls cond until it holds or timeout passes, and then fails
+// the test with what it waited for and cond's last observation. Use it for
+// state the API server reaches asynchronously; the poll interval is short
+// enough that a passing test does not wait for it.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, obs := cond()
+		if ok {
+			return
+		}
+		last = obs
+		time.Sleep(25 * time.Millisecond) // polling with a deadline
+	}
+	t.Fatalf("timed out after %s waiting for %s; last seen: %s", timeout, what, last)
+}

@@ -185,22 +185,8 @@ func logOnFailure(t *testing.T, logPath string) {
 	})
 }
 
-// eventually polls cond until it holds or the deadline passes, reporting
-// the last observation.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, obs := cond()
-		if ok {
-			return
-		}
-		last = obs
-		time.Sleep(50 * time.Millisecond) // polling with a deadline
-	}
-	t.Fatalf("timed out after %s waiting for %s; last seen: %s", timeout, what, last)
-}
+// eventually is devclustertest.Eventually.
+var eventually = devclustertest.Eventually
 
 // applyYAML creates or replaces an object given as YAML with server-side
 // apply.
