@@ -5,12 +5,18 @@ CONTROLLER_GEN ?= $(GO) run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.2
 # Packages under test; the race detector is on everywhere.
 TEST_FLAGS ?= -race -count=1 -timeout 30m
 
-.PHONY: all build run test unit generate verify-generated control-plane fmt vet bench fuzz clean
+.PHONY: all build image run test unit generate verify-generated control-plane fmt vet bench fuzz clean
 
 all: build
 
 build: ## Build bin/rgd.
 	$(GO) build -o bin/rgd ./cmd/rgd
+
+# IMG names the image `make image` builds; deploy/kustomization.yaml names the one the cluster pulls.
+IMG ?= rgd:dev
+CONTAINER_TOOL ?= docker
+image: ## Build the container image IMG (Dockerfile) with CONTAINER_TOOL (docker or podman).
+	$(CONTAINER_TOOL) build --build-arg VERSION=$$(git describe --tags --always --dirty 2>/dev/null || echo dev) -t $(IMG) .
 
 run: control-plane build ## Start a local control plane with the engine and apply examples/cartsstack.
 	./bin/rgd dev

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -30,6 +32,7 @@ import (
 
 	"github.com/rgd-dev/rgd/pkg/devcluster"
 	"github.com/rgd-dev/rgd/pkg/engine"
+	"github.com/rgd-dev/rgd/pkg/manifest"
 )
 
 func TestControllerFlagsValidateReportsEveryProblem(t *testing.T) {
@@ -437,3 +440,37 @@ func leaseObject(name, holder string, renewed metav1.MicroTime, seconds int32) *
 	}
 }
 
+// TestDeployManifestArgs parses the arguments of deploy/deployment.yaml
+// with the controller's own flags, so that a renamed flag cannot leave the
+// manifests starting a process that exits on its first line.
+func TestDeployManifestArgs(t *testing.T) {
+	docs, err := manifest.ReadFile("../../deploy/deployment.yaml")
+	require.NoError(t, err)
+	require.Len(t, docs, 1)
+	var dep appsv1.Deployment
+	require.NoError(t, json.Unmarshal(docs[0].JSON, &dep))
+	require.Len(t, dep.Spec.Template.Spec.Containers, 1)
+	args := dep.Spec.Template.Spec.Containers[0].Args
+	require.NotEmpty(t, args)
+	require.Equal(t, "controller", args[0])
+
+	cmd := newControllerCommand()
+	require.NoError(t, cmd.ParseFlags(args[1:]), "deploy/deployment.yaml: %v", args)
+	timeout, err := cmd.Flags().GetDuration("shutdown-timeout")
+	require.NoError(t, err)
+	grace := dep.Spec.Template.Spec.TerminationGracePeriodSeconds
+	require.NotNil(t, grace)
+	assert.Less(t, timeout, time.Duration(*grace)*time.Second,
+		"the kubelet must not kill rgd before --shutdown-timeout has let it hand the Lease over")
+	for _, name := range []string{"metrics-bind-address", "health-probe-bind-address"} {
+		addr, err := cmd.Flags().GetString(name)
+		require.NoError(t, err)
+		_, port, err := net.SplitHostPort(addr)
+		require.NoError(t, err)
+		found := false
+		for _, p := range dep.Spec.Template.Spec.Containers[0].Ports {
+			found = found || fmt.Sprint(p.ContainerPort) == port
+		}
+		assert.True(t, found, "--%s %s is a container port", name, addr)
+	}
+}

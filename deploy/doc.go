@@ -1,0 +1,6 @@
+// Package deploy holds the manifests that run rgd in a cluster
+// (`kubectl apply -k deploy/`): its namespace, service account, RBAC,
+// Deployment and metrics Service, with the CRDs of ../crds. There is no Go
+// code here; the package's tests apply the manifests to a real API server
+// and run the engine with exactly the permissions they grant.
+package deploy
