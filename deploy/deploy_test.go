@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -301,10 +302,17 @@ func setChildren(t *testing.T, resources ...string) []rbacv1.PolicyRule {
 // returns the rules it had.
 func setChildRules(t *testing.T, rules []rbacv1.PolicyRule) []rbacv1.PolicyRule {
 	t.Helper()
+	return setRoleRules(t, "rgd-children", rules)
+}
+
+// setRoleRules replaces the rules of a ClusterRole and returns the rules it
+// had.
+func setRoleRules(t *testing.T, name string, rules []rbacv1.PolicyRule) []rbacv1.PolicyRule {
+	t.Helper()
 	cs, err := kubernetes.NewForConfig(devclustertest.Config())
 	require.NoError(t, err)
 	ctx := context.Background()
-	role, err := cs.RbacV1().ClusterRoles().Get(ctx, "rgd-children", metav1.GetOptions{})
+	role, err := cs.RbacV1().ClusterRoles().Get(ctx, name, metav1.GetOptions{})
 	require.NoError(t, err)
 	before := role.Rules
 	role.Rules = rules
@@ -313,25 +321,9 @@ func setChildRules(t *testing.T, rules []rbacv1.PolicyRule) []rbacv1.PolicyRule 
 	return before
 }
 
-// TestEngineWithTheManifestsPermissions runs the engine as rgd's service
-// account, with the children narrowed to ConfigMaps and ServiceAccounts: the
-// permissions of rbac.yaml are all the engine needs, the narrowing works as
-// children-rbac.yaml says, and a child outside it is reported, not retried
-// in silence.
-func TestEngineWithTheManifestsPermissions(t *testing.T) {
-	applyManifests(t)
-	narrowChildren(t, "configmaps", "serviceaccounts")
-
-	// Without the catch-all children role, rbac.yaml alone is in force.
-	can := canRGD(t)
-	eventually(t, "the narrowed role in force", func() (bool, string) {
-		return !can("list", "", "secrets", ""), "the authorizer still grants Secrets"
-	})
-	assert.False(t, can("get", "coordination.k8s.io", "leases", "kube-system"), "Leases only in its own namespace")
-	assert.False(t, can("delete", "apiextensions.k8s.io", "customresourcedefinitions", ""),
-		"deleting CRDs (and every instance with them) only if you grant it for --allow-crd-deletion")
-	assert.False(t, can("create", "kro.run", "resourcegraphdefinitions", ""), "rgd never creates RGDs")
-
+// startEngine runs an engine as rgd's service account until the test ends.
+func startEngine(t *testing.T) {
+	t.Helper()
 	eng, err := engine.New(asRGD(), engine.Options{Logger: logr.Discard(), Workers: 4})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -355,6 +347,28 @@ func TestEngineWithTheManifestsPermissions(t *testing.T) {
 		}
 		return eng.Ready(), "not ready"
 	})
+}
+
+// TestEngineWithTheManifestsPermissions runs the engine as rgd's service
+// account, with the children narrowed to ConfigMaps and ServiceAccounts: the
+// permissions of rbac.yaml are all the engine needs, the narrowing works as
+// children-rbac.yaml says, and a child outside it is reported, not retried
+// in silence.
+func TestEngineWithTheManifestsPermissions(t *testing.T) {
+	applyManifests(t)
+	narrowChildren(t, "configmaps", "serviceaccounts")
+
+	// Without the catch-all children role, rbac.yaml alone is in force.
+	can := canRGD(t)
+	eventually(t, "the narrowed role in force", func() (bool, string) {
+		return !can("list", "", "secrets", ""), "the authorizer still grants Secrets"
+	})
+	assert.False(t, can("get", "coordination.k8s.io", "leases", "kube-system"), "Leases only in its own namespace")
+	assert.False(t, can("delete", "apiextensions.k8s.io", "customresourcedefinitions", ""),
+		"deleting CRDs (and every instance with them) only if you grant it for --allow-crd-deletion")
+	assert.False(t, can("create", "kro.run", "resourcegraphdefinitions", ""), "rgd never creates RGDs")
+
+	startEngine(t)
 
 	dyn, err := dynamic.NewForConfig(devclustertest.Config())
 	require.NoError(t, err)
@@ -471,6 +485,76 @@ metadata:
 	})
 	_, err = dyn.Resource(schema.GroupVersionResource{Version: "v1", Resource: "secrets"}).Namespace(ns).Get(context.Background(), "demo", metav1.GetOptions{})
 	require.NoError(t, err, "the Secret exists")
+}
+
+// TestRefusedRGDWriteIsAnEvent takes patch on kro.run away from rgd: it can
+// then write neither the RGD's finalizer nor anything else, and the only
+// place left to say why is a Warning event on the RGD. Given patch back, the
+// RGD turns Active on its own.
+func TestRefusedRGDWriteIsAnEvent(t *testing.T) {
+	applyManifests(t)
+	narrowChildren(t, "configmaps")
+	cs, err := kubernetes.NewForConfig(devclustertest.Config())
+	require.NoError(t, err)
+	role, err := cs.RbacV1().ClusterRoles().Get(context.Background(), "rgd-controller", metav1.GetOptions{})
+	require.NoError(t, err)
+	original := role.Rules
+	t.Cleanup(func() { setRoleRules(t, "rgd-controller", original) })
+	var rules []rbacv1.PolicyRule
+	for _, r := range original {
+		if slices.Contains(r.APIGroups, "kro.run") {
+			r = *r.DeepCopy()
+			r.Verbs = slices.DeleteFunc(r.Verbs, func(v string) bool { return v == "patch" })
+		}
+		rules = append(rules, r)
+	}
+	setRoleRules(t, "rgd-controller", rules)
+	can := canRGD(t)
+	eventually(t, "patch on RGDs withdrawn", func() (bool, string) {
+		return !can("patch", "kro.run", "resourcegraphdefinitions", ""), "the authorizer still grants it"
+	})
+	startEngine(t)
+
+	dyn, err := dynamic.NewForConfig(devclustertest.Config())
+	require.NoError(t, err)
+	applyYAML(t, dyn, "", `
+apiVersion: kro.run/v1alpha1
+kind: ResourceGraphDefinition
+metadata:
+  name: deploytest-refused
+spec:
+  schema:
+    apiVersion: v1alpha1
+    kind: DeployTestRefused
+  resources:
+  - id: config
+    template:
+      apiVersion: v1
+      kind: ConfigMap
+      metadata:
+        name: ${schema.metadata.name}
+`)
+	var event corev1.Event
+	eventually(t, "a ReconcileFailed event on the RGD", func() (bool, string) {
+		list, err := cs.CoreV1().Events(metav1.NamespaceDefault).List(context.Background(), metav1.ListOptions{
+			FieldSelector: "involvedObject.name=deploytest-refused,reason=ReconcileFailed",
+		})
+		if err != nil {
+			return false, err.Error()
+		}
+		if len(list.Items) == 0 {
+			return false, "no event"
+		}
+		event = list.Items[0]
+		return true, ""
+	})
+	assert.Equal(t, corev1.EventTypeWarning, event.Type)
+	assert.Equal(t, "ResourceGraphDefinition", event.InvolvedObject.Kind)
+	assert.Contains(t, event.Message, "forbidden")
+	assert.Contains(t, event.Message, "patch")
+
+	setRoleRules(t, "rgd-controller", original)
+	waitRGDState(t, dyn, "deploytest-refused", "Active")
 }
 
 // condition returns the status condition of type typ (nil when absent).

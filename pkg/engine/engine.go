@@ -110,7 +110,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		Client:            restClient,
 	})
 	rgds := rgdcontroller.New(dyn, watches, registrar.New(ext, registrar.Options{Logger: log.WithName("registrar")}), instances, resolver, invalidate,
-		rgdcontroller.Options{Workers: e.opts.RGDWorkers, AllowCRDDeletion: e.opts.AllowCRDDeletion, Logger: log, Metrics: e.metrics})
+		rgdcontroller.Options{Workers: e.opts.RGDWorkers, AllowCRDDeletion: e.opts.AllowCRDDeletion, Logger: log, Metrics: e.metrics, Recorder: recorder})
 	instances.OnInstanceGone(rgds.InstanceGone)
 	if err := rgds.Start(ctx); err != nil {
 		return fmt.Errorf("engine: %w", err)

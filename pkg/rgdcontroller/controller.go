@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -23,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/rgd-dev/rgd/pkg/apis/kro/v1alpha1"
@@ -47,6 +49,10 @@ type Options struct {
 	Metrics *metrics.Metrics
 	// OnCompile, when set, is told of every compilation (for metrics).
 	OnCompile func(d time.Duration, err error)
+	// Recorder records a Warning event on an RGD whose reconcile failed
+	// with an error its status could not carry (the API server refused a
+	// write, for example); nil disables them.
+	Recorder record.EventRecorder
 }
 
 // Controller reconciles ResourceGraphDefinitions.
@@ -183,6 +189,11 @@ func (c *Controller) next(ctx context.Context) bool {
 		outcome = "error"
 		c.log.Info("RGD reconcile failed; retrying with backoff", "rgd", name, "error", err.Error())
 		c.queue.AddRateLimited(name)
+		if obj, ok := c.cache.Get("", name); ok && c.opts.Recorder != nil {
+			// The recorder's correlator folds the retries of one failure
+			// into one event with a count.
+			c.opts.Recorder.Eventf(obj, corev1.EventTypeWarning, "ReconcileFailed", "%v; retrying with backoff", err)
+		}
 	case after > 0:
 		outcome = "requeue"
 		c.queue.Forget(name)
