@@ -18,6 +18,7 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -189,9 +190,10 @@ func (c *Controller) next(ctx context.Context) bool {
 		outcome = "error"
 		c.log.Info("RGD reconcile failed; retrying with backoff", "rgd", name, "error", err.Error())
 		c.queue.AddRateLimited(name)
-		if obj, ok := c.cache.Get("", name); ok && c.opts.Recorder != nil {
-			// The recorder's correlator folds the retries of one failure
-			// into one event with a count.
+		// A conflict is optimistic concurrency at work, not news. The
+		// recorder's correlator folds the retries of one failure into one
+		// event with a count.
+		if obj, ok := c.cache.Get("", name); ok && c.opts.Recorder != nil && !apierrors.IsConflict(err) {
 			c.opts.Recorder.Eventf(obj, corev1.EventTypeWarning, "ReconcileFailed", "%v; retrying with backoff", err)
 		}
 	case after > 0:
