@@ -24,12 +24,14 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
 	"github.com/rgd-dev/rgd/pkg/apis/kro/v1alpha1"
@@ -52,9 +54,9 @@ const (
 	rgdUser           = "system:serviceaccount:" + rgdNamespace + ":" + rgdServiceAccount
 )
 
-// wait is the deadline of one step: generous for a loaded 2-core machine,
+// stepTimeout is the deadline of one step: generous for a loaded 2-core machine,
 // never reached when things work.
-const wait = 60 * time.Second
+const stepTimeout = 60 * time.Second
 
 // kustomization is the part of a kustomization.yaml these manifests use.
 type kustomization struct {
@@ -139,20 +141,14 @@ func applyAll(cfg *rest.Config, objs []*unstructured.Unstructured) error {
 	mapper := restmapper.NewDeferredDiscoveryRESTMapper(cached)
 	ctx := context.Background()
 	// CRDs and namespaces first, as kubectl orders them.
-	first := func(o *unstructured.Unstructured) bool {
-		return o.GetKind() == "CustomResourceDefinition" || o.GetKind() == "Namespace"
-	}
-	ordered := make([]*unstructured.Unstructured, 0, len(objs))
-	for _, o := range objs {
-		if first(o) {
-			ordered = append(ordered, o)
+	rank := func(o *unstructured.Unstructured) int {
+		if o.GetKind() == "CustomResourceDefinition" || o.GetKind() == "Namespace" {
+			return 0
 		}
+		return 1
 	}
-	for _, o := range objs {
-		if !first(o) {
-			ordered = append(ordered, o)
-		}
-	}
+	ordered := slices.Clone(objs)
+	slices.SortStableFunc(ordered, func(a, b *unstructured.Unstructured) int { return rank(a) - rank(b) })
 	for _, o := range ordered {
 		gvk := o.GroupVersionKind()
 		m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
@@ -163,7 +159,14 @@ func applyAll(cfg *rest.Config, objs []*unstructured.Unstructured) error {
 		if m.Scope.Name() == meta.RESTScopeNameNamespace {
 			client = dyn.Resource(m.Resource).Namespace(o.GetNamespace())
 		}
-		if _, err := client.Apply(ctx, o.GetName(), o, metav1.ApplyOptions{FieldManager: "deploy-test", Force: true}); err != nil {
+		body, err := o.MarshalJSON()
+		if err != nil {
+			return err
+		}
+		// Apply through Patch: ApplyOptions cannot ask for strict validation.
+		if _, err := client.Patch(ctx, o.GetName(), types.ApplyPatchType, body, metav1.PatchOptions{
+			FieldManager: "deploy-test", Force: ptr.To(true), FieldValidation: metav1.FieldValidationStrict,
+		}); err != nil {
 			return fmt.Errorf("applying %s %s: %w", gvk.Kind, o.GetName(), err)
 		}
 		if gvk.Kind == "CustomResourceDefinition" {
@@ -179,25 +182,23 @@ func applyAll(cfg *rest.Config, objs []*unstructured.Unstructured) error {
 
 func waitEstablished(ctx context.Context, dyn dynamic.Interface, name string) error {
 	crds := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
-	ctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	for {
+	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, stepTimeout, true, func(ctx context.Context) (bool, error) {
 		crd, err := dyn.Resource(crds).Get(ctx, name, metav1.GetOptions{})
-		if err == nil {
-			conds, _, _ := unstructured.NestedSlice(crd.Object, "status", "conditions")
-			for _, c := range conds {
-				c, _ := c.(map[string]any)
-				if c["type"] == "Established" && c["status"] == "True" {
-					return nil
-				}
+		if err != nil {
+			return false, nil // not there yet, or a passing error: poll again
+		}
+		conds, _, _ := unstructured.NestedSlice(crd.Object, "status", "conditions")
+		for _, c := range conds {
+			if c, ok := c.(map[string]any); ok && c["type"] == "Established" && c["status"] == "True" {
+				return true, nil
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("CRD %s not established: %w", name, ctx.Err())
-		case <-time.After(50 * time.Millisecond): // polling the API server with a deadline
-		}
+		return false, nil
+	})
+	if err != nil {
+		return fmt.Errorf("CRD %s not established: %w", name, err)
 	}
+	return nil
 }
 
 // asRGD is the admin configuration impersonating rgd's service account
@@ -236,13 +237,11 @@ func TestManifests(t *testing.T) {
 	require.NoError(t, err, "a pod of the Deployment is admitted under Pod Security %q", "restricted")
 	// And the check is real: a privileged variant is refused.
 	bad := pod.DeepCopy()
-	bad.Spec.Containers[0].SecurityContext.AllowPrivilegeEscalation = ptr(true)
+	bad.Spec.Containers[0].SecurityContext.AllowPrivilegeEscalation = ptr.To(true)
 	_, err = cs.CoreV1().Pods(rgdNamespace).Create(ctx, bad, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 	require.Error(t, err, "Pod Security refuses privilege escalation in rgd-system")
 	assert.True(t, apierrors.IsForbidden(err), "%v", err)
 }
-
-func ptr[T any](v T) *T { return &v }
 
 // TestServiceAccountPermissions asks the API server what rgd's service
 // account may do outside the engine's reconciles: its Lease and events.
@@ -334,7 +333,7 @@ func startEngine(t *testing.T) {
 		select {
 		case err := <-done:
 			assert.NoError(t, err)
-		case <-time.After(wait):
+		case <-time.After(stepTimeout):
 			t.Error("the engine did not stop")
 		}
 	})
@@ -627,5 +626,5 @@ func waitGone(t *testing.T, dyn dynamic.Interface, gvr schema.GroupVersionResour
 // eventually waits for cond with the step's deadline.
 func eventually(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	devclustertest.Eventually(t, wait, what, cond)
+	devclustertest.Eventually(t, stepTimeout, what, cond)
 }
