@@ -112,6 +112,9 @@ type Reconciler struct {
 	// them, so that a reconcile right after a write (the write's own
 	// events trigger one) does not write again while the cache lags.
 	written sync.Map // writtenKey -> writtenObject
+	// instanceWrites holds, per instance, the object rgd's last write of it
+	// returned, until the informer cache has caught up (see latestInstance).
+	instanceWrites sync.Map // writtenKey -> writtenObject
 
 	// deleting remembers, per instance UID, when rgd started deleting it.
 	deleting sync.Map // types.UID -> time.Time
@@ -319,6 +322,11 @@ func (r *Reconciler) instanceHandler(gvr schema.GroupVersionResource) watch.Hand
 		if ev.Type == watch.Updated && ev.Old != nil && !instanceChanged(ev.Old, obj) {
 			return
 		}
+		if ev.Type == watch.Updated && r.isOwnWrite(gvr, obj) {
+			// The echo of rgd's own write: the pass that wrote it went on
+			// from what the write returned.
+			return
+		}
 		r.queue.Add(Key{GVR: gvr, Namespace: obj.GetNamespace(), Name: obj.GetName()})
 	}
 }
@@ -429,6 +437,7 @@ func (r *Reconciler) forget(key Key) {
 	if r.onGone != nil {
 		defer r.onGone(key.GVR)
 	}
+	r.instanceWrites.Delete(writtenKey{gvr: key.GVR, namespace: key.Namespace, name: key.Name})
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for ek, m := range r.externals {
@@ -530,12 +539,15 @@ func (r *Reconciler) sweepWritten(ctx context.Context) {
 	}
 }
 
-// dropStaleWritten drops the written entries older than writtenTTL at now.
+// dropStaleWritten drops the written children and instances older than
+// writtenTTL at now.
 func (r *Reconciler) dropStaleWritten(now time.Time) {
-	r.written.Range(func(k, v any) bool {
-		if now.Sub(v.(writtenObject).at) > writtenTTL {
-			r.written.CompareAndDelete(k, v)
-		}
-		return true
-	})
+	for _, m := range []*sync.Map{&r.written, &r.instanceWrites} {
+		m.Range(func(k, v any) bool {
+			if now.Sub(v.(writtenObject).at) > writtenTTL {
+				m.CompareAndDelete(k, v)
+			}
+			return true
+		})
+	}
 }

@@ -202,10 +202,11 @@ func (r *Reconciler) writeStatusWith(ctx context.Context, gvr schema.GroupVersio
 	}
 	inst = inst.DeepCopy()
 	inst.Object["status"] = status
-	_, err := r.dyn.Resource(gvr).Namespace(inst.GetNamespace()).UpdateStatus(ctx, inst, metav1.UpdateOptions{FieldManager: "rgd"})
+	out, err := r.dyn.Resource(gvr).Namespace(inst.GetNamespace()).UpdateStatus(ctx, inst, metav1.UpdateOptions{FieldManager: "rgd"})
 	if err != nil {
 		return fmt.Errorf("writing the status of %s/%s: %w", inst.GetNamespace(), inst.GetName(), err)
 	}
+	r.rememberInstance(gvr, out)
 	return nil
 }
 

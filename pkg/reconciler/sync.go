@@ -103,7 +103,7 @@ func (r *Reconciler) reconcile(ctx context.Context, key Key) (result, error) {
 		r.forget(key)
 		return result{}, nil
 	}
-	inst := cached.DeepCopy()
+	inst := r.latestInstance(st.gvr, cached).DeepCopy()
 	if !st.schemaChanged.IsZero() && time.Since(st.schemaChanged) < schemaSettleTime {
 		// Right after a schema change the cache may hold the instance
 		// without its new defaults; the API server applies them on read.
@@ -252,6 +252,7 @@ func (r *Reconciler) patchInstance(ctx context.Context, st *kindState, inst *uns
 	if err != nil {
 		return nil, fmt.Errorf("updating instance %s/%s: %w", inst.GetNamespace(), inst.GetName(), err)
 	}
+	r.rememberInstance(st.gvr, out)
 	return out, nil
 }
 

@@ -1,0 +1,53 @@
+package reconciler
+
+import (
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// An instance's informer lags rgd's own writes of it by a few milliseconds,
+// and a reconcile often starts inside that window: the metadata write of a
+// first pass triggers the next reconcile, and a child's event can arrive
+// before the instance's. Read from the cache alone, that reconcile would see
+// the status from before rgd's last write, write it again, and fail on the
+// stale resourceVersion (409). So rgd keeps what its last write of each
+// instance returned until the cache has it.
+
+// rememberInstance records the object rgd's write of an instance returned.
+func (r *Reconciler) rememberInstance(gvr schema.GroupVersionResource, written *unstructured.Unstructured) {
+	if written == nil {
+		return
+	}
+	k := writtenKey{gvr: gvr, namespace: written.GetNamespace(), name: written.GetName()}
+	r.instanceWrites.Store(k, writtenObject{obj: written, at: time.Now()})
+}
+
+// latestInstance returns the newer of the cached instance and rgd's last
+// write of it. The write stands in only while it is recent, for the same
+// object (UID), and newer than the cache; otherwise it is forgotten.
+func (r *Reconciler) latestInstance(gvr schema.GroupVersionResource, cached *unstructured.Unstructured) *unstructured.Unstructured {
+	k := writtenKey{gvr: gvr, namespace: cached.GetNamespace(), name: cached.GetName()}
+	v, ok := r.instanceWrites.Load(k)
+	if !ok {
+		return cached
+	}
+	w := v.(writtenObject)
+	if time.Since(w.at) <= writtenTTL && w.obj.GetUID() == cached.GetUID() && olderVersion(cached, w.obj) {
+		return w.obj
+	}
+	r.instanceWrites.CompareAndDelete(k, v)
+	return cached
+}
+
+// isOwnWrite reports whether obj is exactly the version of an instance that
+// rgd's last write of it produced.
+func (r *Reconciler) isOwnWrite(gvr schema.GroupVersionResource, obj *unstructured.Unstructured) bool {
+	v, ok := r.instanceWrites.Load(writtenKey{gvr: gvr, namespace: obj.GetNamespace(), name: obj.GetName()})
+	if !ok {
+		return false
+	}
+	w := v.(writtenObject).obj
+	return w.GetUID() == obj.GetUID() && w.GetResourceVersion() == obj.GetResourceVersion()
+}
