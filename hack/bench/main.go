@@ -237,7 +237,7 @@ func run(ctx context.Context, o options) (rep Report, err error) {
 	if err != nil {
 		return rep, err
 	}
-	add(Row{Scenario: "rgd", Measure: "RGD applied -> Active, kind served", Value: Seconds(d), Result: Info})
+	add(Row{Scenario: "rgd", Measure: "RGD created -> Active, kind served", Value: Seconds(d), Result: Info})
 	w.startInformers(ctx)
 	defer w.stopInformers()
 
