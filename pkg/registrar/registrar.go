@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
 
 	"github.com/rgd-dev/rgd/pkg/crdgen"
@@ -59,6 +60,7 @@ type Owner struct {
 // the API server's optimistic concurrency.
 type Registrar struct {
 	crds             apiextensionsclient.CustomResourceDefinitionInterface
+	rest             rest.Interface // nil when the client has none (fakes)
 	establishTimeout time.Duration
 	log              logr.Logger
 }
@@ -73,15 +75,21 @@ func New(client apiextensionsclientset.Interface, opts Options) *Registrar {
 	if log.GetSink() == nil {
 		log = logr.Discard()
 	}
+	var rc rest.Interface
+	if c, ok := client.ApiextensionsV1().RESTClient().(*rest.RESTClient); ok && c != nil {
+		rc = c
+	}
 	return &Registrar{
 		crds:             client.ApiextensionsV1().CustomResourceDefinitions(),
+		rest:             rc,
 		establishTimeout: timeout,
 		log:              log,
 	}
 }
 
 // Ensure makes the cluster serve crd on behalf of owner and waits until the
-// CRD is Established with its names accepted. It reports whether it wrote
+// CRD is Established with its names accepted and, after a write, until the
+// API server serves watches of the kind. It reports whether it wrote
 // anything.
 //
 //   - An absent CRD is created, labelled kro.run/owned=true and with the
@@ -120,7 +128,13 @@ func (r *Registrar) Ensure(ctx context.Context, crd *apiextensionsv1.CustomResou
 	if err != nil {
 		return changed, err
 	}
-	return changed, r.waitEstablished(ctx, res.crd, res.staleNames)
+	if err := r.waitEstablished(ctx, res.crd, res.staleNames); err != nil {
+		return changed, err
+	}
+	if changed {
+		r.waitWatchable(ctx, res.crd)
+	}
+	return changed, nil
 }
 
 // result is the outcome of one round of Ensure.

@@ -122,7 +122,10 @@ func TestEnsureCreatesServesAndThenWritesNothing(t *testing.T) {
 	assert.Equal(t, "web", got.Labels[metadata.LabelRGDName])
 	assert.Equal(t, "uid-1", got.Labels[metadata.LabelRGDID])
 
-	// The kind is served at once.
+	// The kind is served at once, watches included: an informer started now
+	// is not told to come back in a second.
+	assert.False(t, watchRefused(ctx, e.cs.ApiextensionsV1().RESTClient(), e.group, "v1alpha1", "websites"),
+		"a watch of the new kind is refused with 429 after Ensure")
 	dyn, err := dynamic.NewForConfig(devclustertest.Config())
 	require.NoError(t, err)
 	ns := devclustertest.Namespace(t)
