@@ -402,7 +402,7 @@ spec:
         message: ${schema.spec.message}
         account: ${account.metadata.name}
 `)
-	waitRGDState(t, dyn, "deploytest", "Active")
+	waitState(t, dyn, v1alpha1.ResourceGraphDefinitionResource, "", "deploytest", "Active")
 	instances := schema.GroupVersionResource{Group: "kro.run", Version: "v1alpha1", Resource: "deploytests"}
 	applyYAML(t, dyn, ns, `
 apiVersion: kro.run/v1alpha1
@@ -413,10 +413,7 @@ metadata:
 spec:
   message: hi
 `)
-	waitObject(t, dyn, instances, ns, "demo", "ACTIVE", func(o *unstructured.Unstructured) bool {
-		state, _, _ := unstructured.NestedString(o.Object, "status", "state")
-		return state == "ACTIVE"
-	})
+	waitState(t, dyn, instances, ns, "demo", "ACTIVE")
 	waitObject(t, dyn, configMaps, ns, "demo", "message hi", func(o *unstructured.Unstructured) bool {
 		v, _, _ := unstructured.NestedString(o.Object, "data", "message")
 		return v == "hi"
@@ -469,7 +466,7 @@ spec:
 	// Granting the kind is enough: the RGD recovers on its own, and its
 	// instances are served.
 	setChildren(t, "configmaps", "serviceaccounts", "secrets")
-	waitRGDState(t, dyn, "deploytest-secret", "Active")
+	waitState(t, dyn, v1alpha1.ResourceGraphDefinitionResource, "", "deploytest-secret", "Active")
 	secretInstances := schema.GroupVersionResource{Group: "kro.run", Version: "v1alpha1", Resource: "deploytestsecrets"}
 	applyYAML(t, dyn, ns, `
 apiVersion: kro.run/v1alpha1
@@ -478,10 +475,7 @@ metadata:
   name: demo
   namespace: NAMESPACE
 `)
-	waitObject(t, dyn, secretInstances, ns, "demo", "ACTIVE", func(o *unstructured.Unstructured) bool {
-		state, _, _ := unstructured.NestedString(o.Object, "status", "state")
-		return state == "ACTIVE"
-	})
+	waitState(t, dyn, secretInstances, ns, "demo", "ACTIVE")
 	_, err = dyn.Resource(schema.GroupVersionResource{Version: "v1", Resource: "secrets"}).Namespace(ns).Get(context.Background(), "demo", metav1.GetOptions{})
 	require.NoError(t, err, "the Secret exists")
 }
@@ -553,7 +547,7 @@ spec:
 	assert.Contains(t, event.Message, "patch")
 
 	setRoleRules(t, "rgd-controller", original)
-	waitRGDState(t, dyn, "deploytest-refused", "Active")
+	waitState(t, dyn, v1alpha1.ResourceGraphDefinitionResource, "", "deploytest-refused", "Active")
 }
 
 // condition returns the status condition of type typ (nil when absent).
@@ -588,9 +582,10 @@ func applyYAML(t *testing.T, dyn dynamic.Interface, namespace, doc string) {
 	require.NoError(t, err)
 }
 
-func waitRGDState(t *testing.T, dyn dynamic.Interface, name, state string) {
+// waitState polls an RGD or an instance until its status.state is state.
+func waitState(t *testing.T, dyn dynamic.Interface, gvr schema.GroupVersionResource, namespace, name, state string) {
 	t.Helper()
-	waitObject(t, dyn, v1alpha1.ResourceGraphDefinitionResource, "", name, "state "+state, func(o *unstructured.Unstructured) bool {
+	waitObject(t, dyn, gvr, namespace, name, "state "+state, func(o *unstructured.Unstructured) bool {
 		s, _, _ := unstructured.NestedString(o.Object, "status", "state")
 		return s == state
 	})

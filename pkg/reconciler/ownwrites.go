@@ -17,9 +17,6 @@ import (
 
 // rememberInstance records the object rgd's write of an instance returned.
 func (r *Reconciler) rememberInstance(gvr schema.GroupVersionResource, written *unstructured.Unstructured) {
-	if written == nil {
-		return
-	}
 	k := writtenKey{gvr: gvr, namespace: written.GetNamespace(), name: written.GetName()}
 	r.instanceWrites.Store(k, writtenObject{obj: written, at: time.Now()})
 }
