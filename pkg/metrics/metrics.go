@@ -33,7 +33,7 @@ type Metrics struct {
 func New(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Reconciles: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "rgd_reconcile_total", Help: "Reconciles by controller and result (success, error, requeue).",
+			Name: "rgd_reconcile_total", Help: "Reconciles by controller and result (success, error, requeue, canceled: cut short by shutdown).",
 		}, []string{"controller", "result"}),
 		ReconcileDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "rgd_reconcile_duration_seconds", Help: "Duration of reconciles by controller.",

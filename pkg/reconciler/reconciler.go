@@ -486,6 +486,11 @@ func (r *Reconciler) processNext(ctx context.Context) bool {
 	res, err := r.safeReconcile(ctx, key)
 	result := "success"
 	switch {
+	case err != nil && ctx.Err() != nil:
+		// Shutting down: the pass was cut short, not failed. The next
+		// leader (or this process, restarted) lists every instance again.
+		result = "canceled"
+		r.log.V(1).Info("reconcile interrupted by shutdown", "instance", key.String(), "error", err.Error())
 	case err != nil:
 		result = "error"
 		r.log.Info("reconcile failed; retrying with backoff", "instance", key.String(), "error", err.Error())

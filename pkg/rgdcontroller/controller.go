@@ -183,6 +183,10 @@ func (c *Controller) next(ctx context.Context) bool {
 	after, err := c.safeReconcile(ctx, name)
 	outcome := "success"
 	switch {
+	case err != nil && ctx.Err() != nil:
+		// Shutting down: the pass was cut short, not failed.
+		outcome = "canceled"
+		c.log.V(1).Info("RGD reconcile interrupted by shutdown", "rgd", name, "error", err.Error())
 	case errors.Is(err, errKindsPending):
 		outcome = "requeue"
 		c.queue.AddRateLimited(name)
