@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/lru"
 )
 
 // DefaultSyncTimeout is how long Watch waits for an informer's initial list
@@ -87,8 +88,9 @@ type Manager struct {
 	stopped   bool
 	informers map[Key]*entry
 	running   sync.WaitGroup // one per informer whose Run has not returned
-	// selectors maps each selector seen to its canonical form.
-	selectors sync.Map
+	// selectors maps recently seen selectors to their canonical form,
+	// bounded so that selectors no RGD uses any more are forgotten.
+	selectors *lru.Cache
 }
 
 // entry is one running informer and its owners.
@@ -119,8 +121,12 @@ func NewManager(client dynamic.Interface, opts Options) *Manager {
 	if opts.SyncTimeout <= 0 {
 		opts.SyncTimeout = DefaultSyncTimeout
 	}
-	return &Manager{client: client, opts: opts, informers: map[Key]*entry{}}
+	return &Manager{client: client, opts: opts, informers: map[Key]*entry{}, selectors: lru.New(selectorMemo)}
 }
+
+// selectorMemo bounds the selectors whose canonical form a Manager keeps:
+// far more than the few distinct ones the RGDs of a cluster use.
+const selectorMemo = 256
 
 // normalize validates key and returns it with its selector in canonical form.
 // Canonical forms are remembered: Cache is called on every pass of every
@@ -129,7 +135,7 @@ func (m *Manager) normalize(key Key) (Key, *field.Error) {
 	if key.Selector == "" {
 		return key, nil
 	}
-	if canonical, ok := m.selectors.Load(key.Selector); ok {
+	if canonical, ok := m.selectors.Get(key.Selector); ok {
 		key.Selector = canonical.(string)
 		return key, nil
 	}
@@ -137,7 +143,7 @@ func (m *Manager) normalize(key Key) (Key, *field.Error) {
 	if err != nil {
 		return key, field.Invalid(field.NewPath("key", "selector"), key.Selector, "expected a label selector: "+err.Error())
 	}
-	m.selectors.Store(key.Selector, sel.String())
+	m.selectors.Add(key.Selector, sel.String())
 	key.Selector = sel.String()
 	return key, nil
 }

@@ -2,6 +2,7 @@ package watch
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -83,6 +84,23 @@ func TestNormalize(t *testing.T) {
 		require.NotNil(t, err)
 		assert.Equal(t, "key.selector", err.Field)
 	}
+}
+
+// TestNormalizeForgetsOldSelectors checks that the memo of canonical
+// selectors stays bounded however many distinct selectors pass through.
+func TestNormalizeForgetsOldSelectors(t *testing.T) {
+	m := NewManager(nil, Options{})
+	gvr := schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
+	for i := range selectorMemo + 50 {
+		k, err := m.normalize(Key{GVR: gvr, Selector: fmt.Sprintf("rgd=r%d, owned = true", i)})
+		require.Nil(t, err)
+		assert.Equal(t, fmt.Sprintf("owned=true,rgd=r%d", i), k.Selector)
+	}
+	assert.Equal(t, selectorMemo, m.selectors.Len())
+	// A forgotten selector is parsed again, to the same canonical form.
+	k, err := m.normalize(Key{GVR: gvr, Selector: "rgd=r0, owned = true"})
+	require.Nil(t, err)
+	assert.Equal(t, "owned=true,rgd=r0", k.Selector)
 }
 
 func TestKeyAndEventTypeStrings(t *testing.T) {
