@@ -6,6 +6,7 @@ import (
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 )
 
@@ -37,20 +38,11 @@ func (r *Registrar) waitWatchable(ctx context.Context, crd *apiextensionsv1.Cust
 	if version == "" {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.establishTimeout)
-	defer cancel()
-	for {
-		if !watchRefused(ctx, r.rest, crd.Spec.Group, version, crd.Spec.Names.Plural) {
-			return
-		}
-		t := time.NewTimer(watchProbeInterval)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-	}
+	// The only error is the deadline or the end of ctx: either way the
+	// informer takes over from here.
+	_ = wait.PollUntilContextTimeout(ctx, watchProbeInterval, r.establishTimeout, true, func(ctx context.Context) (bool, error) {
+		return !watchRefused(ctx, r.rest, crd.Spec.Group, version, crd.Spec.Names.Plural), nil
+	})
 }
 
 // watchRefused opens a watch of group/version/plural that matches no object,

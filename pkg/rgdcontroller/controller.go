@@ -197,8 +197,10 @@ func (c *Controller) next(ctx context.Context) bool {
 		// A conflict is optimistic concurrency at work, not news. The
 		// recorder's correlator folds the retries of one failure into one
 		// event with a count.
-		if obj, ok := c.cache.Get("", name); ok && c.opts.Recorder != nil && !apierrors.IsConflict(err) {
-			c.opts.Recorder.Eventf(obj, corev1.EventTypeWarning, "ReconcileFailed", "%v; retrying with backoff", err)
+		if c.opts.Recorder != nil && !apierrors.IsConflict(err) {
+			if obj, ok := c.cache.Get("", name); ok {
+				c.opts.Recorder.Eventf(obj, corev1.EventTypeWarning, "ReconcileFailed", "%v; retrying with backoff", err)
+			}
 		}
 	case after > 0:
 		outcome = "requeue"
