@@ -573,11 +573,11 @@ func (c *compiler) parseExternalRef(res *Resource, pr *pendingResource, ref *v1a
 func (c *compiler) resolve(res *Resource, field string, gvk schema.GroupVersionKind) (*schemas.Resolved, bool) {
 	resolved, err := c.opts.Resolver.Resolve(c.ctx, gvk)
 	if errors.Is(err, schemas.ErrNotFound) {
-		c.errs.add(res.ID, field+".kind", "", "unknown kind %s in %s: not a built-in kind of Kubernetes and not in any CRD given (pass the CRD with --crd FILE, or --kubeconfig to read it from a cluster)", gvk.Kind, gvk.GroupVersion())
+		c.errs.addCode(CodeUnknownKind, res.ID, field+".kind", "", "unknown kind %s in %s: not a built-in kind of Kubernetes and not in any CRD given (pass the CRD with --crd FILE, or --kubeconfig to read it from a cluster)", gvk.Kind, gvk.GroupVersion())
 		return nil, false
 	}
 	if err != nil {
-		c.errs.add(res.ID, field+".kind", "", "resolving the schema of %s: %v", gvk, err)
+		c.errs.addCode(CodeSchemaUnavailable, res.ID, field+".kind", "", "resolving the schema of %s: %v", gvk, err)
 		return nil, false
 	}
 	return resolved, true

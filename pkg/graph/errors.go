@@ -20,7 +20,28 @@ type Error struct {
 	Expression string
 	// Message says what is wrong and what was expected.
 	Message string
+	// Code classifies the problem, so that callers decide on it without
+	// reading Message. The zero value, CodeInvalid, is a fault of the RGD.
+	Code Code
 }
+
+// Code classifies an Error.
+type Code string
+
+const (
+	// CodeInvalid is a problem of the RGD itself: it stays until the RGD
+	// changes.
+	CodeInvalid Code = ""
+	// CodeUnknownKind is a kind the schema resolver does not know: it may
+	// appear later (a CRD being installed), so the RGD is worth compiling
+	// again when CRDs change.
+	CodeUnknownKind Code = "UnknownKind"
+	// CodeSchemaUnavailable is a schema lookup that failed for a reason
+	// other than the kind being unknown (the API server answered 500, timed
+	// out, throttled): not the RGD's fault, and the compilation proves
+	// nothing about it. Retry.
+	CodeSchemaUnavailable Code = "SchemaUnavailable"
+)
 
 // Error formats the problem on one line.
 func (e *Error) Error() string {
@@ -53,6 +74,11 @@ func (l ErrorList) Error() string {
 		lines[i] = e.Error()
 	}
 	return strings.Join(lines, "\n")
+}
+
+// Has reports whether any problem of the list carries code.
+func (l ErrorList) Has(code Code) bool {
+	return slices.ContainsFunc(l, func(e *Error) bool { return e.Code == code })
 }
 
 // sorted orders errors by the position of their field in the RGD and removes
@@ -110,11 +136,17 @@ type errs struct {
 }
 
 func (c *errs) add(resourceID, field, expression, format string, args ...any) {
+	c.addCode(CodeInvalid, resourceID, field, expression, format, args...)
+}
+
+// addCode records a problem of a given class.
+func (c *errs) addCode(code Code, resourceID, field, expression, format string, args ...any) {
 	c.list = append(c.list, &Error{
 		RGD:        c.rgd,
 		ResourceID: resourceID,
 		Field:      field,
 		Expression: expression,
 		Message:    fmt.Sprintf(format, args...),
+		Code:       code,
 	})
 }
