@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -31,6 +32,7 @@ import (
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/klog/v2"
 
+	"github.com/rgd-dev/rgd/internal/retry"
 	"github.com/rgd-dev/rgd/pkg/engine"
 	"github.com/rgd-dev/rgd/pkg/metrics"
 )
@@ -66,6 +68,7 @@ type controllerFlags struct {
 	logFormat        string
 	verbosity        int
 	shutdownTimeout  time.Duration
+	maxRetryDelay    time.Duration
 }
 
 // runnableEngine is what `rgd controller` needs of an engine; tests replace
@@ -128,6 +131,7 @@ the engine, releases the Lease and exits 0.`,
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.IntVarP(&f.verbosity, "v", "v", 0, "log verbosity (0: info; higher: more detail)")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to wait for the engine to stop after SIGINT or SIGTERM")
+	fl.DurationVar(&f.maxRetryDelay, "max-retry-delay", engine.DefaultMaxRetryDelay, "cap of the exponential backoff with which failed work (a reconcile, a start-up step) is retried")
 	return cmd
 }
 
@@ -168,6 +172,9 @@ func (f controllerFlags) validate() error {
 	}
 	if f.gcPercent <= 0 {
 		errs = append(errs, fmt.Errorf("--gc-percent: must be positive, got %d", f.gcPercent))
+	}
+	if f.maxRetryDelay < 0 {
+		errs = append(errs, fmt.Errorf("--max-retry-delay: must not be negative, got %s", f.maxRetryDelay))
 	}
 	if f.shutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--shutdown-timeout: must be positive, got %s", f.shutdownTimeout))
@@ -316,6 +323,7 @@ func runController(ctx context.Context, logOut io.Writer, f controllerFlags) err
 		RGDWorkers:       f.rgdWorkers,
 		AllowCRDDeletion: f.allowCRDDeletion,
 		InstallCRD:       f.installCRDs,
+		MaxRetryDelay:    f.maxRetryDelay,
 
 		ReleaseMemoryWhenIdle: f.releaseMemory,
 	})
@@ -326,12 +334,6 @@ func runController(ctx context.Context, logOut io.Writer, f controllerFlags) err
 	if err != nil {
 		return err
 	}
-	version, err := cs.Discovery().ServerVersion()
-	if err != nil {
-		return fmt.Errorf("reaching the API server at %s: %w", cfg.Host, err)
-	}
-	log.Info("connected", "host", cfg.Host, "serverVersion", version.GitVersion)
-
 	// The HTTP servers live until the engine has stopped, so that /healthz
 	// answers during shutdown.
 	serveCtx, stopServing := context.WithCancel(context.Background())
@@ -352,13 +354,15 @@ func runController(ctx context.Context, logOut io.Writer, f controllerFlags) err
 	// while it waits for the Lease: a standby that never turned ready would
 	// hold up every rolling update of a Deployment (the new pod waits for
 	// the old one's Lease, the old one waits for the new pod to be ready).
+	// Until the API server has answered, no replica is ready.
+	var connected atomic.Bool
 	ready := func() bool {
 		if eng.Ready() {
 			return true
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		return f.leaderElect && state == engineIdle
+		return f.leaderElect && state == engineIdle && connected.Load()
 	}
 	if _, err := serveHTTP(serveCtx, &servers, log, "health probes", f.probeAddr, probeHandler(ready)); err != nil {
 		return err
@@ -366,6 +370,21 @@ func runController(ctx context.Context, logOut io.Writer, f controllerFlags) err
 	if _, err := serveHTTP(serveCtx, &servers, log, "pprof", f.pprofAddr, pprofHandler()); err != nil {
 		return err
 	}
+	// An API server that does not answer yet is waited for, not a reason to
+	// exit: in a cluster, exiting turns a blip into a CrashLoopBackOff.
+	err = retry.Until(ctx, log, "reaching the API server at "+cfg.Host, f.maxRetryDelay, func(ctx context.Context) error {
+		version, err := cs.Discovery().WithLegacyWithContext(ctx).ServerVersionWithContext(ctx)
+		if err != nil {
+			return err
+		}
+		log.Info("connected", "host", cfg.Host, "serverVersion", version.GitVersion)
+		return nil
+	})
+	if err != nil {
+		log.Info("stopped before the API server answered", "error", err.Error())
+		return nil
+	}
+	connected.Store(true)
 	runEngine := func(runCtx context.Context) {
 		mu.Lock()
 		if state != engineIdle {

@@ -36,10 +36,10 @@ import (
 )
 
 func TestControllerFlagsValidateReportsEveryProblem(t *testing.T) {
-	f := controllerFlags{workers: 0, rgdWorkers: -1, qps: 0, burst: 0, logFormat: "xml", verbosity: -1, leaderElect: true}
+	f := controllerFlags{workers: 0, rgdWorkers: -1, qps: 0, burst: 0, logFormat: "xml", verbosity: -1, leaderElect: true, maxRetryDelay: -time.Second}
 	err := f.validate()
 	require.Error(t, err)
-	for _, want := range []string{"--workers", "--rgd-workers", "--qps", "--burst", "--log-format", "-v:", "--shutdown-timeout", "--leader-election-id", "--gc-percent"} {
+	for _, want := range []string{"--workers", "--rgd-workers", "--qps", "--burst", "--log-format", "-v:", "--shutdown-timeout", "--leader-election-id", "--gc-percent", "--max-retry-delay"} {
 		assert.Contains(t, err.Error(), want)
 	}
 	ok := controllerFlags{workers: 16, rgdWorkers: 2, qps: 100, burst: 200, logFormat: "json", shutdownTimeout: time.Second, leaderID: "x", leaderElect: true, gcPercent: 50}
@@ -318,7 +318,8 @@ func TestControllerOnLocalCluster(t *testing.T) {
 	})
 
 	t.Run("no cluster at the kubeconfig's address", func(t *testing.T) {
-		withFakeEngine(t, &fakeEngine{})
+		fake := &fakeEngine{}
+		withFakeEngine(t, fake)
 		kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
 		require.NoError(t, os.WriteFile(kubeconfig, []byte(`apiVersion: v1
 kind: Config
@@ -329,10 +330,36 @@ current-context: c
 `), 0o600))
 		f := base
 		f.kubeconfig = kubeconfig
-		f.metricsAddr, f.probeAddr = "0", "0"
-		err := runController(context.Background(), io.Discard, f)
-		require.Error(t, err)
-		assert.Contains(t, err.Error(), "reaching the API server")
+		f.metricsAddr, f.probeAddr = "0", freeAddr(t)
+		f.maxRetryDelay = 50 * time.Millisecond
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var logs syncBuffer
+		done := make(chan error, 1)
+		go func() { done <- runController(ctx, &logs, f) }()
+		// It keeps trying, alive and not ready, instead of exiting.
+		eventually(t, 30*time.Second, func() error {
+			if strings.Count(logs.String(), "reaching the API server") < 3 {
+				return errors.New("fewer than three attempts logged")
+			}
+			return nil
+		})
+		select {
+		case err := <-done:
+			t.Fatalf("runController exited while the API server was unreachable: %v\nlogs:\n%s", err, logs.String())
+		default:
+		}
+		assert.Equal(t, http.StatusOK, httpStatus(t, "http://"+f.probeAddr+"/healthz"))
+		assert.Equal(t, http.StatusServiceUnavailable, httpStatus(t, "http://"+f.probeAddr+"/readyz"))
+		assert.EqualValues(t, 0, fake.started.Load(), "no engine without an API server")
+		// A signal ends the wait, and the process exits 0.
+		cancel()
+		select {
+		case err := <-done:
+			require.NoError(t, err, "logs:\n%s", logs.String())
+		case <-time.After(time.Minute):
+			t.Fatalf("runController did not return after cancel\nlogs:\n%s", logs.String())
+		}
 	})
 }
 

@@ -32,6 +32,7 @@ import (
 
 	"github.com/rgd-dev/rgd/crds"
 	"github.com/rgd-dev/rgd/pkg/ackstandin"
+	"github.com/rgd-dev/rgd/pkg/apis/kro/v1alpha1"
 	"github.com/rgd-dev/rgd/pkg/devcluster"
 	"github.com/rgd-dev/rgd/pkg/engine"
 	"github.com/rgd-dev/rgd/pkg/manifest"
@@ -780,9 +781,11 @@ func readRGD(u *unstructured.Unstructured) rgdState {
 					if st.message == "" {
 						st.message = c.message
 					}
-					// An unknown kind may still appear (a CRD being
-					// published): the engine retries, so keep waiting.
-					st.refused = st.refused || want == "GraphAccepted" && !strings.Contains(c.message, "unknown kind")
+					// Only an invalid graph is a refusal. An unknown kind
+					// may still appear (a CRD being published), and a
+					// failed schema lookup is retried: keep waiting.
+					st.refused = st.refused || want == "GraphAccepted" && c.reason == v1alpha1.ReasonInvalidResourceGraph &&
+						!strings.Contains(c.message, "unknown kind")
 				}
 			}
 		}

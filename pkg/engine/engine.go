@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/rgd-dev/rgd/internal/retry"
 	"github.com/rgd-dev/rgd/pkg/metrics"
 	"github.com/rgd-dev/rgd/pkg/reconciler"
 	"github.com/rgd-dev/rgd/pkg/registrar"
@@ -75,9 +76,14 @@ func (e *Engine) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("engine: metadata client: %w", err)
 	}
+	log := e.opts.Logger
+	// Every step that talks to the API server is retried until it works or
+	// ctx ends: one failed request must not stop the engine.
 	if e.opts.InstallCRD {
-		if err := installCRD(ctx, ext); err != nil {
-			return fmt.Errorf("engine: installing the ResourceGraphDefinition CRD: %w", err)
+		if err := retry.Until(ctx, log, "installing the ResourceGraphDefinition CRD", e.opts.MaxRetryDelay, func(ctx context.Context) error {
+			return installCRD(ctx, ext)
+		}); err != nil {
+			return stopped(ctx, fmt.Errorf("engine: installing the ResourceGraphDefinition CRD: %w", err))
 		}
 	}
 	resolver, invalidate := e.opts.Resolver, func() {}
@@ -97,7 +103,6 @@ func (e *Engine) Start(ctx context.Context) error {
 	if e.opts.Metrics != nil {
 		render.EvalObserver = func(d time.Duration) { e.metrics.CELEvaluation.Observe(d.Seconds()) }
 	}
-	log := e.opts.Logger
 	watches := watch.NewManager(dyn, watch.Options{Logger: log.WithName("watch"), Metadata: meta})
 	defer watches.Stop()
 	instances := reconciler.New(dyn, watches, reconciler.Options{
@@ -108,12 +113,14 @@ func (e *Engine) Start(ctx context.Context) error {
 		Recorder:          recorder,
 		Version:           Version,
 		Client:            restClient,
+		MaxRetryDelay:     e.opts.MaxRetryDelay,
 	})
 	rgds := rgdcontroller.New(dyn, watches, registrar.New(ext, registrar.Options{Logger: log.WithName("registrar")}), instances, resolver, invalidate,
-		rgdcontroller.Options{Workers: e.opts.RGDWorkers, AllowCRDDeletion: e.opts.AllowCRDDeletion, Logger: log, Metrics: e.metrics, Recorder: recorder})
+		rgdcontroller.Options{Workers: e.opts.RGDWorkers, AllowCRDDeletion: e.opts.AllowCRDDeletion, Logger: log, Metrics: e.metrics, Recorder: recorder,
+			MaxRetryDelay: e.opts.MaxRetryDelay})
 	instances.OnInstanceGone(rgds.InstanceGone)
-	if err := rgds.Start(ctx); err != nil {
-		return fmt.Errorf("engine: %w", err)
+	if err := retry.Until(ctx, log, "watching ResourceGraphDefinitions and CRDs", e.opts.MaxRetryDelay, rgds.Start); err != nil {
+		return stopped(ctx, fmt.Errorf("engine: %w", err))
 	}
 
 	runCtx, cancel := context.WithCancel(ctx)
@@ -137,6 +144,15 @@ func (e *Engine) Start(ctx context.Context) error {
 		log.Info("engine: workers still busy after 30s; stopping anyway")
 	}
 	return nil
+}
+
+// stopped is Start's result when a start-up step gave up: nil when ctx
+// ended (a stop asked for while starting is no failure), else err.
+func stopped(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
 }
 
 // Ready reports whether the engine has synced its caches and runs its

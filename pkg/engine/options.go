@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"time"
+
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -30,6 +32,11 @@ type Options struct {
 	// InstallCRD creates (or updates) the ResourceGraphDefinition CRD at
 	// start when the cluster lacks it or has an older one.
 	InstallCRD bool
+	// MaxRetryDelay caps the exponential backoff with which failed work is
+	// retried: an instance or RGD whose reconcile failed with an error that
+	// may heal (the API server answered 5xx or 429, timed out, or the
+	// connection broke), and each step of starting. Default 30 s.
+	MaxRetryDelay time.Duration
 	// ReleaseMemoryWhenIdle returns the heap memory freed after a burst of
 	// work to the operating system as soon as the engine is quiet, instead
 	// of when the Go runtime gets round to it. It forces garbage
@@ -38,12 +45,18 @@ type Options struct {
 	ReleaseMemoryWhenIdle bool
 }
 
+// DefaultMaxRetryDelay is the default of Options.MaxRetryDelay.
+const DefaultMaxRetryDelay = 30 * time.Second
+
 func (o *Options) defaults() {
 	if o.Workers <= 0 {
 		o.Workers = 16
 	}
 	if o.RGDWorkers <= 0 {
 		o.RGDWorkers = 2
+	}
+	if o.MaxRetryDelay <= 0 {
+		o.MaxRetryDelay = DefaultMaxRetryDelay
 	}
 	if o.MaxCollectionSize <= 0 {
 		o.MaxCollectionSize = 1000

@@ -27,14 +27,19 @@ func (r *Reconciler) applyNew(ctx context.Context, client dynamic.ResourceInterf
 		return nil, false, err
 	}
 	var code int
-	raw, err := r.opts.Client.Patch(types.ApplyPatchType).
+	answer := r.opts.Client.Patch(types.ApplyPatchType).
 		AbsPath(objectPath(a.node.GVR, a.obj.GetNamespace(), a.obj.GetName())...).
 		Param("fieldManager", metadata.FieldManagerChildren).
 		SetHeader("Accept", "application/json").
 		Body(body).
 		Do(ctx).
-		StatusCode(&code).
-		Raw()
+		StatusCode(&code)
+	// Error, not Raw, decodes the API server's Status: its message, reason
+	// and details (Raw's error says only "unknown").
+	if err := answer.Error(); err != nil {
+		return nil, false, err
+	}
+	raw, err := answer.Raw()
 	if err != nil {
 		return nil, false, err
 	}
@@ -45,6 +50,27 @@ func (r *Reconciler) applyNew(ctx context.Context, client dynamic.ResourceInterf
 	return out, code == http.StatusCreated, nil
 }
 
+// createdEarlier reports whether an object that a create found existing is
+// this instance's child created by an earlier write of rgd whose answer
+// never arrived: it carries this instance's id, and rgd's field manager is
+// the only one that ever wrote it. An object anybody else created or
+// touched has that somebody among its managers.
+func (p *pass) createdEarlier(found *unstructured.Unstructured) bool {
+	if p.inst.GetUID() == "" || found.GetLabels()[metadata.LabelInstanceID] != string(p.inst.GetUID()) {
+		return false
+	}
+	managers := found.GetManagedFields()
+	if len(managers) == 0 {
+		return false
+	}
+	for _, m := range managers {
+		if m.Manager != metadata.FieldManagerChildren {
+			return false
+		}
+	}
+	return true
+}
+
 // foundAtCreate handles a create the API server carried out on an object
 // that existed after all, though neither cache had it: someone else's
 // object appeared in the moment between cache and write. None of rgd's
@@ -53,7 +79,12 @@ func (r *Reconciler) applyNew(ctx context.Context, client dynamic.ResourceInterf
 // objects over, rgd takes its fields back out with an empty apply (which
 // removes exactly the fields rgd alone owns, and leaves the owner's values
 // as they were) and refuses the object.
-func (p *pass) foundAtCreate(ctx context.Context, client dynamic.ResourceInterface, a *action) (*unstructured.Unstructured, error) {
+func (p *pass) foundAtCreate(ctx context.Context, client dynamic.ResourceInterface, a *action, found *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	if p.createdEarlier(found) {
+		// rgd's own create, whose answer was lost (or came after the
+		// caches were read): the object is this instance's child.
+		return found, nil
+	}
 	p.r.trackExternal(p.key, a.node.GVR, a.obj.GetNamespace(), a.obj.GetName())
 	if p.st.kind.AdoptExisting {
 		a.create, a.adopt = false, true

@@ -27,13 +27,17 @@ func (r *Reconciler) deleteObject(ctx context.Context, gvr schema.GroupVersionRe
 	if err != nil {
 		return false, err
 	}
-	raw, err := r.opts.Client.Delete().
+	answer := r.opts.Client.Delete().
 		AbsPath(objectPath(gvr, namespace, name)...).
 		SetHeader("Content-Type", "application/json").
 		SetHeader("Accept", "application/json").
 		Body(body).
-		Do(ctx).
-		Raw()
+		Do(ctx)
+	// Error, not Raw, decodes the API server's Status (see applyNew).
+	if err := answer.Error(); err != nil {
+		return false, err
+	}
+	raw, err := answer.Raw()
 	if err != nil {
 		return false, err
 	}

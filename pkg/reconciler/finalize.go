@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/rgd-dev/rgd/internal/reconcile"
 	"github.com/rgd-dev/rgd/pkg/apis/kro/v1alpha1"
 	"github.com/rgd-dev/rgd/pkg/metadata"
 )
@@ -18,18 +19,18 @@ import (
 // finalize deletes an instance's children from its inventory, the highest
 // wave first, waiting for each wave to be gone, then releases the instance.
 // It needs neither the graph nor CEL, so it works when the RGD is broken.
-func (r *Reconciler) finalize(ctx context.Context, st *kindState, key Key, inst *unstructured.Unstructured, inv Inventory) (result, error) {
+func (r *Reconciler) finalize(ctx context.Context, st *kindState, key Key, inst *unstructured.Unstructured, inv Inventory) (reconcile.Result, error) {
 	if !slices.Contains(inst.GetFinalizers(), metadata.Finalizer) {
 		r.forget(key)
-		return result{}, nil
+		return reconcile.Result{}, nil
 	}
-	var res result
+	var res reconcile.Result
 	for len(inv) > 0 {
 		wave := inv.lastWave()
 		for _, e := range wave {
 			if _, cached := r.watches.Cache(childKey(e.GVR())); !cached {
 				// No informer tells us when it is gone: look again soon.
-				res.requeueAfter = 2 * time.Second
+				res.RequeueAfter = 2 * time.Second
 			}
 		}
 		// The children of one wave do not depend on each other: they are
@@ -48,7 +49,7 @@ func (r *Reconciler) finalize(ctx context.Context, st *kindState, key Key, inst 
 		}
 		_ = g.Wait() // errors are in errs
 		if err := errors.Join(errs...); err != nil {
-			return result{}, err
+			return reconcile.Result{}, err
 		}
 		var gone []Entry
 		var blocking []string
@@ -76,11 +77,11 @@ func (r *Reconciler) finalize(ctx context.Context, st *kindState, key Key, inst 
 		"finalizers":      finalizers,
 	}}
 	if _, err := r.patchInstance(ctx, st, inst, patch); err != nil {
-		return result{}, err
+		return reconcile.Result{}, err
 	}
 	r.countState(inst, "")
 	r.forget(key)
-	return result{}, nil
+	return reconcile.Result{}, nil
 }
 
 // deletionBlocked reports a wave that is not gone yet. A wave usually goes in
@@ -88,7 +89,7 @@ func (r *Reconciler) finalize(ctx context.Context, st *kindState, key Key, inst 
 // deletion, only once they have blocked it for deletionReportAfter: a quick
 // deletion costs no status write at all (its deletionTimestamp already says
 // that it is under way).
-func (r *Reconciler) deletionBlocked(ctx context.Context, st *kindState, inst *unstructured.Unstructured, blocking []string, left int, res result) (result, error) {
+func (r *Reconciler) deletionBlocked(ctx context.Context, st *kindState, inst *unstructured.Unstructured, blocking []string, left int, res reconcile.Result) (reconcile.Result, error) {
 	now := time.Now()
 	v, _ := r.deleting.LoadOrStore(inst.GetUID(), now)
 	started := v.(time.Time)
@@ -98,12 +99,12 @@ func (r *Reconciler) deletionBlocked(ctx context.Context, st *kindState, inst *u
 			{typ: v1alpha1.ConditionInstanceManaged, ok: true, reason: "Managed", message: "instance is managed by rgd"},
 			{typ: v1alpha1.ConditionResourcesReady, unknown: true, reason: "UnderDeletion", message: msg},
 		}); err != nil {
-			return result{}, err
+			return reconcile.Result{}, err
 		}
 	}
 	if left := deletionReportAfter - now.Sub(started); left > 0 {
 		// Come back to report the blockers if they are still there then.
-		res.requeueAfter = left
+		res.RequeueAfter = left
 	}
 	return res, nil
 }

@@ -3,7 +3,6 @@ package reconciler
 import (
 	"context"
 	"fmt"
-	"runtime/debug"
 	"sync"
 	"time"
 
@@ -15,8 +14,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
-	"k8s.io/client-go/util/workqueue"
 
+	"github.com/rgd-dev/rgd/internal/reconcile"
 	"github.com/rgd-dev/rgd/pkg/graph"
 	"github.com/rgd-dev/rgd/pkg/metadata"
 	"github.com/rgd-dev/rgd/pkg/metrics"
@@ -55,6 +54,9 @@ type Options struct {
 	Recorder record.EventRecorder
 	// Version is written in the kro.run/kro-version label.
 	Version string
+	// MaxRetryDelay caps the exponential backoff of an instance whose pass
+	// failed with an error that may heal (default 30 s).
+	MaxRetryDelay time.Duration
 	// Client is the REST client the dynamic client was built on (see
 	// dynamic.New). With it, a deletion the API server carried out at once
 	// is proven by its answer, and an instance's deletion waves follow each
@@ -89,7 +91,7 @@ type Reconciler struct {
 	watches *watch.Manager
 	opts    Options
 	log     logr.Logger
-	queue   workqueue.TypedRateLimitingInterface[Key]
+	loop    *reconcile.Loop[Key]
 
 	mu    sync.RWMutex
 	kinds map[schema.GroupVersionResource]*kindState
@@ -135,7 +137,11 @@ type Reconciler struct {
 func (r *Reconciler) OnInstanceGone(fn func(schema.GroupVersionResource)) { r.onGone = fn }
 
 type kindState struct {
+	// kind.Graph is nil for a kind served only for deletion (see
+	// ServeDeletions).
 	kind Kind
+	// gk is the instance kind, which children carry in their labels.
+	gk schema.GroupKind
 	// layout is derived from kind.Graph once, when it is registered.
 	layout layout
 	// schemaChanged is when the instance schema last changed: the API
@@ -177,21 +183,25 @@ func New(dyn dynamic.Interface, watches *watch.Manager, opts Options) *Reconcile
 	if opts.Version == "" {
 		opts.Version = "dev"
 	}
-	limiter := workqueue.NewTypedMaxOfRateLimiter(
-		workqueue.NewTypedItemExponentialFailureRateLimiter[Key](5*time.Millisecond, 60*time.Second),
-	)
-	return &Reconciler{
+	r := &Reconciler{
 		dyn:         dyn,
 		watches:     watches,
 		opts:        opts,
 		log:         opts.Logger.WithName("instances"),
-		queue:       workqueue.NewTypedRateLimitingQueueWithConfig(limiter, workqueue.TypedRateLimitingQueueConfig[Key]{Name: "instances"}),
 		kinds:       map[schema.GroupVersionResource]*kindState{},
 		byGroupKind: map[schema.GroupKind]schema.GroupVersionResource{},
 		externals:   map[externalKey]map[Key]bool{},
 		selectors:   map[schema.GroupVersionResource]map[Key]bool{},
 		states:      map[string]string{},
 	}
+	r.loop = reconcile.New(r.reconcile, reconcile.Options[Key]{
+		Name:     "instance",
+		Workers:  opts.Workers,
+		MaxDelay: opts.MaxRetryDelay,
+		Logger:   r.log,
+		Metrics:  opts.Metrics,
+	})
+	return r
 }
 
 // Register starts serving a kind, or moves it to a new graph: the instance
@@ -239,7 +249,7 @@ func (r *Reconciler) Register(ctx context.Context, k Kind) error {
 	if existing != nil {
 		schemaChanged = existing.schemaChanged
 	}
-	if existing != nil && !equality.Semantic.DeepEqual(existing.kind.Graph.CRD.Spec.Versions, g.CRD.Spec.Versions) {
+	if existing != nil && existing.kind.Graph != nil && !equality.Semantic.DeepEqual(existing.kind.Graph.CRD.Spec.Versions, g.CRD.Spec.Versions) {
 		schemaChanged = time.Now()
 		// The schema changed: instances cached before were decoded without
 		// its new defaults, and no event will refresh them (etcd did not
@@ -252,10 +262,11 @@ func (r *Reconciler) Register(ctx context.Context, k Kind) error {
 	}
 	want[instKey] = true
 
+	gk := schema.GroupKind{Group: gvr.Group, Kind: g.Instance.GVK.Kind}
 	r.mu.Lock()
-	st := &kindState{kind: k, layout: newLayout(g), gvr: gvr, owner: owner, cache: cache, watched: want, schemaChanged: schemaChanged}
+	st := &kindState{kind: k, gk: gk, layout: newLayout(g), gvr: gvr, owner: owner, cache: cache, watched: want, schemaChanged: schemaChanged}
 	r.kinds[gvr] = st
-	r.byGroupKind[schema.GroupKind{Group: gvr.Group, Kind: g.Instance.GVK.Kind}] = gvr
+	r.byGroupKind[gk] = gvr
 	r.mu.Unlock()
 
 	if existing != nil {
@@ -267,7 +278,43 @@ func (r *Reconciler) Register(ctx context.Context, k Kind) error {
 	}
 	// Every instance moves to the new graph.
 	for _, obj := range cache.List("", nil) {
-		r.queue.Add(Key{GVR: gvr, Namespace: obj.GetNamespace(), Name: obj.GetName()})
+		r.loop.Add(Key{GVR: gvr, Namespace: obj.GetNamespace(), Name: obj.GetName()})
+	}
+	return nil
+}
+
+// ServeDeletions serves a kind for which no graph could be compiled (the
+// engine restarted while its RGD does not compile, or cannot look up its
+// schemas yet): an instance being deleted is finalized from the inventory
+// it carries, which needs no graph; every other instance is left as it is
+// until Register brings the graph. A kind already served is left alone.
+func (r *Reconciler) ServeDeletions(ctx context.Context, gvr schema.GroupVersionResource, kind, rgdName string, rgdUID types.UID) error {
+	r.mu.RLock()
+	_, served := r.kinds[gvr]
+	r.mu.RUnlock()
+	if served {
+		return nil
+	}
+	owner := "kind/" + gvr.String()
+	instKey := watch.Key{GVR: gvr}
+	cache, err := r.watches.Watch(ctx, owner, instKey, r.instanceHandler(gvr))
+	if err != nil {
+		return fmt.Errorf("watching instances of %s: %w", gvr, err)
+	}
+	gk := schema.GroupKind{Group: gvr.Group, Kind: kind}
+	r.mu.Lock()
+	if _, served := r.kinds[gvr]; served {
+		r.mu.Unlock()
+		return nil // Register won the race
+	}
+	r.kinds[gvr] = &kindState{kind: Kind{RGDName: rgdName, RGDUID: rgdUID}, gk: gk, gvr: gvr, owner: owner, cache: cache,
+		watched: map[watch.Key]bool{instKey: true}}
+	r.byGroupKind[gk] = gvr
+	r.mu.Unlock()
+	for _, obj := range cache.List("", nil) {
+		if obj.GetDeletionTimestamp() != nil {
+			r.loop.Add(Key{GVR: gvr, Namespace: obj.GetNamespace(), Name: obj.GetName()})
+		}
 	}
 	return nil
 }
@@ -278,7 +325,7 @@ func (r *Reconciler) Deregister(gvr schema.GroupVersionResource) {
 	st := r.kinds[gvr]
 	delete(r.kinds, gvr)
 	if st != nil {
-		delete(r.byGroupKind, schema.GroupKind{Group: gvr.Group, Kind: st.kind.Graph.Instance.GVK.Kind})
+		delete(r.byGroupKind, st.gk)
 	}
 	r.mu.Unlock()
 	if st != nil {
@@ -298,7 +345,7 @@ func (r *Reconciler) Instances(gvr schema.GroupVersionResource) (int, bool) {
 }
 
 // QueueLen returns the number of instances waiting to be reconciled.
-func (r *Reconciler) QueueLen() int { return r.queue.Len() }
+func (r *Reconciler) QueueLen() int { return r.loop.Len() }
 
 // childKey is the informer of a kind's children: every object rgd owns.
 func childKey(gvr schema.GroupVersionResource) watch.Key {
@@ -327,7 +374,7 @@ func (r *Reconciler) instanceHandler(gvr schema.GroupVersionResource) watch.Hand
 			// from what the write returned.
 			return
 		}
-		r.queue.Add(Key{GVR: gvr, Namespace: obj.GetNamespace(), Name: obj.GetName()})
+		r.loop.Add(Key{GVR: gvr, Namespace: obj.GetNamespace(), Name: obj.GetName()})
 	}
 }
 
@@ -378,7 +425,7 @@ func (r *Reconciler) childHandler(key watch.Key) watch.Handler {
 		if ev.Type == watch.Updated && ev.Old != nil && !childChangeMatters(st, key.GVR, labels[metadata.LabelNodeID], ev.Old, ev.Object) {
 			return
 		}
-		r.queue.Add(Key{GVR: gvr, Namespace: labels[metadata.LabelInstanceNamespace], Name: labels[metadata.LabelInstanceName]})
+		r.loop.Add(Key{GVR: gvr, Namespace: labels[metadata.LabelInstanceNamespace], Name: labels[metadata.LabelInstanceName]})
 	}
 }
 
@@ -386,7 +433,7 @@ func (r *Reconciler) childHandler(key watch.Key) watch.Handler {
 // its instance's next pass computes (see graph.Resource.SeesChange). When
 // the child's kind or node is not known, it does.
 func childChangeMatters(st *kindState, childGVR schema.GroupVersionResource, node string, old, cur *unstructured.Unstructured) bool {
-	if st == nil || node == "" {
+	if st == nil || st.kind.Graph == nil || node == "" {
 		return true
 	}
 	res := st.kind.Graph.Resource(node)
@@ -407,7 +454,7 @@ func (r *Reconciler) routeExternal(gvr schema.GroupVersionResource, obj *unstruc
 	}
 	r.mu.RUnlock()
 	for _, k := range keys {
-		r.queue.Add(k)
+		r.loop.Add(k)
 	}
 }
 
@@ -456,76 +503,8 @@ func (r *Reconciler) forget(key Key) {
 
 // Run starts the workers and blocks until ctx ends.
 func (r *Reconciler) Run(ctx context.Context) {
-	go func() {
-		<-ctx.Done()
-		r.queue.ShutDownWithDrain()
-	}()
 	go r.sweepWritten(ctx)
-	var wg sync.WaitGroup
-	for i := 0; i < r.opts.Workers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for r.processNext(ctx) {
-			}
-		}()
-	}
-	wg.Wait()
-}
-
-func (r *Reconciler) processNext(ctx context.Context) bool {
-	key, shutdown := r.queue.Get()
-	if shutdown {
-		return false
-	}
-	defer r.queue.Done(key)
-	if r.opts.Metrics != nil {
-		r.opts.Metrics.QueueDepth.WithLabelValues("instance").Set(float64(r.queue.Len()))
-	}
-	start := time.Now()
-	res, err := r.safeReconcile(ctx, key)
-	result := "success"
-	switch {
-	case err != nil && ctx.Err() != nil:
-		// Shutting down: the pass was cut short, not failed. The next
-		// leader (or this process, restarted) lists every instance again.
-		result = "canceled"
-		r.log.V(1).Info("reconcile interrupted by shutdown", "instance", key.String(), "error", err.Error())
-	case err != nil:
-		result = "error"
-		r.log.Info("reconcile failed; retrying with backoff", "instance", key.String(), "error", err.Error())
-		r.queue.AddRateLimited(key)
-	case res.requeueAfter > 0:
-		result = "requeue"
-		r.queue.Forget(key)
-		r.queue.AddAfter(key, res.requeueAfter)
-	default:
-		r.queue.Forget(key)
-	}
-	if r.opts.Metrics != nil {
-		r.opts.Metrics.ObserveReconcile("instance", time.Since(start), result)
-	}
-	return true
-}
-
-// result tells the worker what to do after a reconcile that did not fail.
-type result struct {
-	requeueAfter time.Duration
-}
-
-// safeReconcile recovers a panicking reconcile into an error, so that one
-// instance can never crash the engine.
-func (r *Reconciler) safeReconcile(ctx context.Context, key Key) (res result, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			if r.opts.Metrics != nil {
-				r.opts.Metrics.Panics.WithLabelValues("instance").Inc()
-			}
-			r.log.Error(fmt.Errorf("panic: %v", p), "reconcile panicked", "instance", key.String(), "stack", string(debug.Stack()))
-			err = fmt.Errorf("reconcile panicked: %v", p)
-		}
-	}()
-	return r.reconcile(ctx, key)
+	r.loop.Run(ctx)
 }
 
 // sweepWritten drops the children rgd wrote whose informer has had ample

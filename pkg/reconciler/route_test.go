@@ -60,7 +60,7 @@ func TestChildUpdatesThatChangeNothingAreNotRouted(t *testing.T) {
 	require.NoError(t, err)
 
 	r := New(nil, nil, Options{})
-	defer r.queue.ShutDown()
+	defer r.loop.ShutDown()
 	inst := g.Instance.Resource
 	r.kinds[inst] = &kindState{kind: Kind{Graph: g}, gvr: inst}
 	r.byGroupKind[schema.GroupKind{Group: inst.Group, Kind: g.Instance.GVK.Kind}] = inst
@@ -80,12 +80,7 @@ func TestChildUpdatesThatChangeNothingAreNotRouted(t *testing.T) {
 	}
 	update := func(old, cur *unstructured.Unstructured) int {
 		handle(watch.Event{Type: watch.Updated, GVR: deployments, Old: old, Object: cur})
-		n := r.queue.Len()
-		for r.queue.Len() > 0 {
-			k, _ := r.queue.Get()
-			r.queue.Done(k)
-		}
-		return n
+		return r.loop.Drain()
 	}
 
 	v1 := child("1", map[string]any{"conditions": []any{"a"}})
@@ -97,5 +92,5 @@ func TestChildUpdatesThatChangeNothingAreNotRouted(t *testing.T) {
 
 	// Added and Deleted events always reach the instance.
 	handle(watch.Event{Type: watch.Added, GVR: deployments, Object: v1})
-	assert.Equal(t, 1, r.queue.Len())
+	assert.Equal(t, 1, r.loop.Len())
 }

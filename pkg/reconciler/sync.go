@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 
+	"github.com/rgd-dev/rgd/internal/reconcile"
 	"github.com/rgd-dev/rgd/pkg/apis/kro/v1alpha1"
 	"github.com/rgd-dev/rgd/pkg/graph"
 	"github.com/rgd-dev/rgd/pkg/metadata"
@@ -62,6 +63,11 @@ type pass struct {
 	inv      Inventory
 	requeue  time.Duration
 	graphErr error
+	// retry joins the failed writes of this pass that may succeed when
+	// tried again: the pass returns it, so the instance is retried with
+	// backoff after its status has said what failed.
+	retryMu sync.Mutex
+	retry   error
 
 	// changes are the children this pass created, updated or took over,
 	// by event reason: one event per reason at the end of the pass, not one
@@ -91,17 +97,17 @@ type action struct {
 	message  string
 }
 
-func (r *Reconciler) reconcile(ctx context.Context, key Key) (result, error) {
+func (r *Reconciler) reconcile(ctx context.Context, key Key) (reconcile.Result, error) {
 	r.mu.RLock()
 	st := r.kinds[key.GVR]
 	r.mu.RUnlock()
 	if st == nil {
-		return result{}, nil
+		return reconcile.Result{}, nil
 	}
 	cached, ok := st.cache.Get(key.Namespace, key.Name)
 	if !ok {
 		r.forget(key)
-		return result{}, nil
+		return reconcile.Result{}, nil
 	}
 	inst := r.latestInstance(st.gvr, cached).DeepCopy()
 	if !st.schemaChanged.IsZero() && time.Since(st.schemaChanged) < schemaSettleTime {
@@ -111,33 +117,37 @@ func (r *Reconciler) reconcile(ctx context.Context, key Key) (result, error) {
 		switch {
 		case apierrors.IsNotFound(err):
 			r.forget(key)
-			return result{}, nil
+			return reconcile.Result{}, nil
 		case err != nil:
-			return result{}, err
+			return reconcile.Result{}, err
 		}
 		inst = fresh
 	}
 	inv, invErr := readInventory(inst.GetAnnotations())
 	if inst.GetDeletionTimestamp() != nil {
 		if invErr != nil {
-			return result{}, invErr
+			return reconcile.Result{}, invErr
 		}
 		return r.finalize(ctx, st, key, inst, inv)
+	}
+	if st.kind.Graph == nil {
+		// Served for deletion only: the graph comes with Register.
+		return reconcile.Result{}, nil
 	}
 	if invErr != nil {
 		// A corrupt inventory must not be overwritten: it is the record of
 		// what to delete. Say so and wait for a human.
-		return result{}, r.writeStatus(ctx, st.gvr, inst, nil, v1alpha1.InstanceStateError, []condition{
+		return reconcile.Result{}, r.writeStatus(ctx, st.gvr, inst, nil, v1alpha1.InstanceStateError, []condition{
 			{typ: v1alpha1.ConditionInstanceManaged, ok: false, reason: "InvalidInventory", message: invErr.Error()},
 		})
 	}
 	firstPass := !slices.Contains(inst.GetFinalizers(), metadata.Finalizer)
 	inst, inv, err := r.ensureManaged(ctx, st, inst, inv)
 	if err != nil {
-		return result{}, err
+		return reconcile.Result{}, err
 	}
 	if metadata.IsSuspended(inst.GetAnnotations()) {
-		return result{}, r.writeStatus(ctx, st.gvr, inst, currentStatusFields(inst), stateOf(inst), []condition{
+		return reconcile.Result{}, r.writeStatus(ctx, st.gvr, inst, currentStatusFields(inst), stateOf(inst), []condition{
 			{typ: v1alpha1.ConditionInstanceManaged, ok: true, reason: "Managed", message: "instance is managed by rgd"},
 			{typ: v1alpha1.ConditionResourcesReady, ok: false, reason: "ReconciliationSuspended",
 				message: fmt.Sprintf("reconciliation is suspended by the annotation %s", metadata.AnnotationReconcile)},
@@ -152,7 +162,7 @@ func (r *Reconciler) reconcile(ctx context.Context, key Key) (result, error) {
 	err = p.walk(ctx)
 	if err != nil {
 		p.recordChanges()
-		return result{}, err
+		return reconcile.Result{}, err
 	}
 	if !st.schemaChanged.IsZero() && time.Since(st.schemaChanged) < schemaSettleTime {
 		for _, ns := range p.states {
@@ -167,12 +177,15 @@ func (r *Reconciler) reconcile(ctx context.Context, key Key) (result, error) {
 	err = p.prune(ctx)
 	p.recordChanges()
 	if err != nil {
-		return result{}, err
+		return reconcile.Result{}, err
 	}
 	if err := p.writeStatus(ctx); err != nil {
-		return result{}, err
+		return reconcile.Result{}, errors.Join(err, p.retry)
 	}
-	return result{requeueAfter: p.requeue}, nil
+	if p.retry != nil {
+		return reconcile.Result{}, p.retry
+	}
+	return reconcile.Result{RequeueAfter: p.requeue}, nil
 }
 
 // ensureManaged puts rgd's finalizer and labels on the instance (one write,
@@ -428,8 +441,8 @@ func (p *pass) plan(res *graph.Resource) []*action {
 		case live == nil:
 			p.planCreate(a, res)
 		case live.GetLabels()[metadata.LabelInstanceID] != string(p.inst.GetUID()):
-			a.err = fmt.Errorf("%s belongs to another instance (%s %s/%s)", entry, live.GetLabels()[metadata.LabelInstanceKind],
-				live.GetLabels()[metadata.LabelInstanceNamespace], live.GetLabels()[metadata.LabelInstanceName])
+			a.err = &refusedError{msg: fmt.Sprintf("%s belongs to another instance (%s %s/%s)", entry, live.GetLabels()[metadata.LabelInstanceKind],
+				live.GetLabels()[metadata.LabelInstanceNamespace], live.GetLabels()[metadata.LabelInstanceName])}
 		case live.GetDeletionTimestamp() != nil:
 			a.live = live
 			a.message = fmt.Sprintf("%s is being deleted; waiting to create it again", entry)
@@ -468,8 +481,8 @@ func (p *pass) planCreate(a *action, res *graph.Resource) {
 // refuseAdoption is the error of a child whose name an object rgd did not
 // create already has.
 func (p *pass) refuseAdoption(a *action) error {
-	err := fmt.Errorf("%s already exists and was not created by rgd for this instance: rgd does not take over objects it did not create (annotate the ResourceGraphDefinition %s=\"true\" to allow it)",
-		a.entry, metadata.AnnotationAdopt)
+	err := &refusedError{msg: fmt.Sprintf("%s already exists and was not created by rgd for this instance: rgd does not take over objects it did not create (annotate the ResourceGraphDefinition %s=\"true\" to allow it)",
+		a.entry, metadata.AnnotationAdopt)}
 	p.r.event(p.inst, "Warning", "AdoptionRefused", "%v", err)
 	return err
 }
@@ -644,7 +657,7 @@ func (p *pass) write(ctx context.Context, a *action) {
 		case apierrors.IsConflict(err):
 			out, err = p.createContested(ctx, client, a)
 		case err == nil && !created:
-			out, err = p.foundAtCreate(ctx, client, a)
+			out, err = p.foundAtCreate(ctx, client, a, out)
 		}
 		if out == nil && err == nil {
 			return // refused: a.err says why
@@ -753,6 +766,41 @@ func isNamespaceMissing(err error) bool {
 	return false
 }
 
+// retryLater records a failure that may heal: the pass fails with it once
+// the instance's status has been written.
+func (p *pass) retryLater(err error) {
+	p.retryMu.Lock()
+	defer p.retryMu.Unlock()
+	p.retry = errors.Join(p.retry, err)
+}
+
+// refusedError is a child rgd will not write: its name is held by an object
+// rgd did not create for this instance. Retrying changes nothing; an event
+// of that object, or of the instance or its RGD, brings the instance back.
+type refusedError struct{ msg string }
+
+func (e *refusedError) Error() string { return e.msg }
+
+// retryable reports whether a failed write may succeed when tried again
+// unchanged. Only rgd's own refusals and the API server's verdicts on the
+// object itself (invalid, malformed) are final; anything else (5xx, 429,
+// timeouts, conflicts, lost connections, lost answers, a permission not
+// granted yet) is retried.
+func retryable(err error) bool {
+	var refused *refusedError
+	switch {
+	case errors.As(err, &refused),
+		apierrors.IsInvalid(err),
+		apierrors.IsBadRequest(err),
+		apierrors.IsMethodNotSupported(err),
+		apierrors.IsNotAcceptable(err),
+		apierrors.IsUnsupportedMediaType(err),
+		apierrors.IsRequestEntityTooLargeError(err):
+		return false
+	}
+	return true
+}
+
 func (p *pass) requeueAfter(d time.Duration) {
 	if p.requeue == 0 || d < p.requeue {
 		p.requeue = d
@@ -776,6 +824,9 @@ func (p *pass) finish(res *graph.Resource, actions []*action) {
 	observed := make([]any, 0, len(mine))
 	for _, a := range mine {
 		switch {
+		case a.err != nil && retryable(a.err):
+			problems = append(problems, a.err.Error()+" (retrying with backoff)")
+			p.retryLater(fmt.Errorf("resource %s: %w", res.ID, a.err))
 		case a.err != nil:
 			problems = append(problems, a.err.Error())
 		case a.message != "":

@@ -58,7 +58,7 @@ func TestFailureDuringShutdownIsNotRetried(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			m := metrics.New(nil)
 			r := New(nil, nil, Options{Metrics: m})
-			defer r.queue.ShutDown()
+			defer r.loop.ShutDown()
 			r.kinds[gvr] = &kindState{gvr: gvr, cache: oneObjectCache{obj: inst}}
 
 			ctx, cancel := context.WithCancel(context.Background())
@@ -66,9 +66,9 @@ func TestFailureDuringShutdownIsNotRetried(t *testing.T) {
 			if tc.cancel {
 				cancel()
 			}
-			r.queue.Add(key)
-			assert.True(t, r.processNext(ctx))
-			assert.Equal(t, tc.requeues, r.queue.NumRequeues(key))
+			r.loop.Add(key)
+			assert.True(t, r.loop.ProcessNext(ctx))
+			assert.Equal(t, tc.requeues, r.loop.Retries(key))
 			assert.Equal(t, 1.0, testutil.ToFloat64(m.Reconciles.WithLabelValues("instance", tc.result)))
 			assert.Equal(t, 0.0, testutil.ToFloat64(m.Reconciles.WithLabelValues("instance", tc.otherZero)))
 		})

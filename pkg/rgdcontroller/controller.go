@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -18,7 +17,6 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -26,8 +24,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/record"
-	"k8s.io/client-go/util/workqueue"
 
+	"github.com/rgd-dev/rgd/internal/reconcile"
 	"github.com/rgd-dev/rgd/pkg/apis/kro/v1alpha1"
 	"github.com/rgd-dev/rgd/pkg/graph"
 	"github.com/rgd-dev/rgd/pkg/metadata"
@@ -54,6 +52,9 @@ type Options struct {
 	// with an error its status could not carry (the API server refused a
 	// write, for example); nil disables them.
 	Recorder record.EventRecorder
+	// MaxRetryDelay caps the exponential backoff of an RGD whose reconcile
+	// failed with an error that may heal (default 30 s).
+	MaxRetryDelay time.Duration
 }
 
 // Controller reconciles ResourceGraphDefinitions.
@@ -66,8 +67,9 @@ type Controller struct {
 	invalidate func()
 	opts       Options
 	log        logr.Logger
-	queue      workqueue.TypedRateLimitingInterface[string]
+	loop       *reconcile.Loop[string]
 	cache      watch.Cache
+	crds       watch.Cache
 
 	mu     sync.Mutex
 	served map[string]*served // by RGD name
@@ -76,12 +78,12 @@ type Controller struct {
 	unresolved map[string]bool
 }
 
-// errKindsPending retries an RGD whose kinds may still appear.
-var errKindsPending = errors.New("some kinds are not served yet")
-
-// served is what an RGD currently runs.
+// served is what an RGD currently runs. A nil graph means that no
+// compilation has succeeded in this process: the instances of the kind the
+// RGD's CRD serves are then only finalized (see serveDeletions).
 type served struct {
 	gvr        schema.GroupVersionResource
+	kind       string
 	generation int64
 	allowBreak string
 	adopt      string
@@ -95,14 +97,33 @@ func New(dyn dynamic.Interface, watches *watch.Manager, reg *registrar.Registrar
 	if opts.Workers <= 0 {
 		opts.Workers = 2
 	}
-	return &Controller{
+	c := &Controller{
 		dyn: dyn, watches: watches, registrar: reg, instances: instances, resolver: resolver, invalidate: invalidate,
 		opts: opts, log: opts.Logger.WithName("rgds"),
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
-			workqueue.NewTypedItemExponentialFailureRateLimiter[string](50*time.Millisecond, 60*time.Second),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "rgds"}),
 		served:     map[string]*served{},
 		unresolved: map[string]bool{},
+	}
+	c.loop = reconcile.New(c.reconcile, reconcile.Options[string]{
+		Name:      "rgd",
+		Workers:   opts.Workers,
+		BaseDelay: 50 * time.Millisecond,
+		MaxDelay:  opts.MaxRetryDelay,
+		Logger:    c.log,
+		Metrics:   opts.Metrics,
+		OnError:   c.reportFailure,
+	})
+	return c
+}
+
+// reportFailure records a Warning event on an RGD whose reconcile failed
+// (the recorder's correlator folds the retries of one failure into one
+// event with a count).
+func (c *Controller) reportFailure(name string, err error) {
+	if c.opts.Recorder == nil || c.cache == nil {
+		return
+	}
+	if obj, ok := c.cache.Get("", name); ok {
+		c.opts.Recorder.Eventf(obj, corev1.EventTypeWarning, "ReconcileFailed", "%v; retrying with backoff", err)
 	}
 }
 
@@ -112,14 +133,14 @@ func (c *Controller) Start(ctx context.Context) error {
 		if ev.Type == watch.Updated && ev.Old != nil && !specOrMetaChanged(ev.Old, ev.Object) {
 			return
 		}
-		c.queue.Add(ev.Object.GetName())
+		c.loop.Add(ev.Object.GetName())
 	})
 	if err != nil {
 		return fmt.Errorf("watching ResourceGraphDefinitions: %w", err)
 	}
 	c.cache = cache
 	crds := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
-	if _, err := c.watches.Watch(ctx, "rgd-controller", watch.Key{GVR: crds}, func(ev watch.Event) {
+	if c.crds, err = c.watches.Watch(ctx, "rgd-controller", watch.Key{GVR: crds}, func(ev watch.Event) {
 		if ev.Type == watch.Deleted {
 			// A generated CRD deleted by hand: its RGD creates it again.
 			if name := ev.Object.GetLabels()[metadata.LabelRGDName]; name != "" && ev.Object.GetLabels()[metadata.LabelOwned] == "true" {
@@ -128,7 +149,7 @@ func (c *Controller) Start(ctx context.Context) error {
 					s.generation = -1 // forces a full reconcile
 				}
 				c.mu.Unlock()
-				c.queue.Add(name)
+				c.loop.Add(name)
 			}
 			return
 		}
@@ -139,7 +160,7 @@ func (c *Controller) Start(ctx context.Context) error {
 		}
 		c.mu.Unlock()
 		for _, n := range names {
-			c.queue.Add(n)
+			c.loop.Add(n)
 		}
 	}); err != nil {
 		return fmt.Errorf("watching CustomResourceDefinitions: %w", err)
@@ -156,96 +177,24 @@ func specOrMetaChanged(old, cur *unstructured.Unstructured) bool {
 }
 
 // Run processes RGDs until ctx ends.
-func (c *Controller) Run(ctx context.Context) {
-	go func() {
-		<-ctx.Done()
-		c.queue.ShutDownWithDrain()
-	}()
-	var wg sync.WaitGroup
-	for i := 0; i < c.opts.Workers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for c.next(ctx) {
-			}
-		}()
-	}
-	wg.Wait()
-}
+func (c *Controller) Run(ctx context.Context) { c.loop.Run(ctx) }
 
-func (c *Controller) next(ctx context.Context) bool {
-	name, shutdown := c.queue.Get()
-	if shutdown {
-		return false
-	}
-	defer c.queue.Done(name)
-	start := time.Now()
-	after, err := c.safeReconcile(ctx, name)
-	outcome := "success"
-	switch {
-	case err != nil && ctx.Err() != nil:
-		// Shutting down: the pass was cut short, not failed.
-		outcome = "canceled"
-		c.log.V(1).Info("RGD reconcile interrupted by shutdown", "rgd", name, "error", err.Error())
-	case errors.Is(err, errKindsPending):
-		outcome = "requeue"
-		c.queue.AddRateLimited(name)
-	case err != nil:
-		outcome = "error"
-		c.log.Info("RGD reconcile failed; retrying with backoff", "rgd", name, "error", err.Error())
-		c.queue.AddRateLimited(name)
-		// A conflict is optimistic concurrency at work, not news. The
-		// recorder's correlator folds the retries of one failure into one
-		// event with a count.
-		if c.opts.Recorder != nil && !apierrors.IsConflict(err) {
-			if obj, ok := c.cache.Get("", name); ok {
-				c.opts.Recorder.Eventf(obj, corev1.EventTypeWarning, "ReconcileFailed", "%v; retrying with backoff", err)
-			}
-		}
-	case after > 0:
-		outcome = "requeue"
-		c.queue.Forget(name)
-		c.queue.AddAfter(name, after)
-	default:
-		c.queue.Forget(name)
-	}
-	if c.opts.Metrics != nil {
-		c.opts.Metrics.ObserveReconcile("rgd", time.Since(start), outcome)
-	}
-	return true
-}
-
-func (c *Controller) safeReconcile(ctx context.Context, name string) (after time.Duration, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			if c.opts.Metrics != nil {
-				c.opts.Metrics.Panics.WithLabelValues("rgd").Inc()
-			}
-			c.log.Error(fmt.Errorf("panic: %v", p), "RGD reconcile panicked", "rgd", name, "stack", string(debug.Stack()))
-			err = fmt.Errorf("reconcile panicked: %v", p)
-		}
-	}()
-	return c.reconcile(ctx, name)
-}
-
-func (c *Controller) reconcile(ctx context.Context, name string) (time.Duration, error) {
+func (c *Controller) reconcile(ctx context.Context, name string) (reconcile.Result, error) {
 	cached, ok := c.cache.Get("", name)
 	if !ok {
-		return 0, nil
+		return reconcile.Result{}, nil
 	}
 	obj := cached.DeepCopy()
 	rgd := &v1alpha1.ResourceGraphDefinition{}
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, rgd); err != nil {
-		return 0, c.writeStatus(ctx, obj, rgd, nil, statusUpdate{accepted: cond(false, v1alpha1.ReasonInvalidResourceGraph, "decoding: "+err.Error())})
+		return reconcile.Result{}, c.writeStatus(ctx, obj, rgd, nil, statusUpdate{accepted: cond(false, v1alpha1.ReasonInvalidResourceGraph, "decoding: "+err.Error())})
 	}
 	if rgd.DeletionTimestamp != nil {
 		return c.finalize(ctx, obj, rgd)
 	}
 	if !slices.Contains(rgd.Finalizers, metadata.Finalizer) {
-		if err := c.patchFinalizers(ctx, obj, append(slices.Clone(rgd.Finalizers), metadata.Finalizer)); err != nil {
-			return 0, err
-		}
-		return 0, nil // the update event brings it back
+		// The update event brings it back.
+		return reconcile.Result{}, c.patchFinalizers(ctx, obj, append(slices.Clone(rgd.Finalizers), metadata.Finalizer))
 	}
 
 	c.mu.Lock()
@@ -253,12 +202,8 @@ func (c *Controller) reconcile(ctx context.Context, name string) (time.Duration,
 	c.mu.Unlock()
 	allowBreak := rgd.Annotations[metadata.AnnotationAllowBreakingChanges]
 	adopt := rgd.Annotations[metadata.AnnotationAdopt]
-	if current != nil && current.generation == rgd.Generation && current.allowBreak == allowBreak && current.adopt == adopt {
-		return 0, c.writeStatus(ctx, obj, rgd, current.graph, statusUpdate{
-			accepted: cond(true, v1alpha1.ReasonValid, "the graph is valid"),
-			kind:     cond(true, v1alpha1.ReasonKindReady, fmt.Sprintf("kind %s has been accepted and ready", current.graph.Instance.GVK.Kind)),
-			running:  cond(true, v1alpha1.ReasonRunning, "instances are being reconciled"),
-		})
+	if current != nil && current.graph != nil && current.generation == rgd.Generation && current.allowBreak == allowBreak && current.adopt == adopt {
+		return reconcile.Result{}, c.writeStatus(ctx, obj, rgd, current.graph, servingStatus(current.graph))
 	}
 
 	if c.invalidate != nil {
@@ -270,27 +215,7 @@ func (c *Controller) reconcile(ctx context.Context, name string) (time.Duration,
 		c.opts.OnCompile(time.Since(start), err)
 	}
 	if err != nil {
-		msg := err.Error()
-		if current != nil {
-			msg += fmt.Sprintf(" (the last valid graph, of generation %d, keeps running)", current.generation)
-		}
-		if werr := c.writeStatus(ctx, obj, rgd, nil, statusUpdate{accepted: cond(false, v1alpha1.ReasonInvalidResourceGraph, msg)}); werr != nil {
-			return 0, werr
-		}
-		c.mu.Lock()
-		unknownKind := strings.Contains(msg, "unknown kind")
-		if unknownKind {
-			c.unresolved[name] = true
-		} else {
-			delete(c.unresolved, name)
-		}
-		c.mu.Unlock()
-		if unknownKind {
-			// A CRD created moments ago is served before its schema is
-			// published: retry with backoff, and on every CRD change.
-			return 0, errKindsPending
-		}
-		return 0, nil
+		return reconcile.Result{}, c.compileFailed(ctx, obj, rgd, current, err)
 	}
 	c.mu.Lock()
 	delete(c.unresolved, name)
@@ -302,40 +227,157 @@ func (c *Controller) reconcile(ctx context.Context, name string) (time.Duration,
 		if errors.As(err, &breaking) {
 			msg += fmt.Sprintf(" (annotate the ResourceGraphDefinition %s: \"true\" to allow it)", metadata.AnnotationAllowBreakingChanges)
 		}
-		if current != nil {
+		if current != nil && current.graph != nil {
 			msg += fmt.Sprintf("; the graph of generation %d keeps running", current.generation)
 		}
 		st := statusUpdate{accepted: cond(true, v1alpha1.ReasonValid, "the graph is valid"), kind: cond(false, v1alpha1.ReasonFailed, msg)}
 		if werr := c.writeStatus(ctx, obj, rgd, g, st); werr != nil {
-			return 0, werr
+			return reconcile.Result{}, werr
 		}
 		if errors.Is(err, registrar.ErrNotOwned) || errors.Is(err, registrar.ErrOwnedByOther) || breaking != nil {
-			return 0, nil // needs a human; the next RGD change retries
+			return reconcile.Result{}, reconcile.Terminal(err) // needs a human; the next RGD change retries
 		}
-		return 0, err
+		return reconcile.Result{}, err
 	}
 	if current != nil && current.gvr != g.Instance.Resource {
 		c.instances.Deregister(current.gvr)
 	}
 	if err := c.instances.Register(ctx, reconciler.Kind{Graph: g, RGDName: rgd.Name, RGDUID: rgd.UID, AdoptExisting: adopt == "true"}); err != nil {
-		st := statusUpdate{
-			accepted: cond(true, v1alpha1.ReasonValid, "the graph is valid"),
-			kind:     cond(true, v1alpha1.ReasonKindReady, fmt.Sprintf("kind %s has been accepted and ready", g.Instance.GVK.Kind)),
-			running:  cond(false, v1alpha1.ReasonFailedToStart, err.Error()),
-		}
+		st := servingStatus(g)
+		st.running = cond(false, v1alpha1.ReasonFailedToStart, err.Error())
 		if werr := c.writeStatus(ctx, obj, rgd, g, st); werr != nil {
-			return 0, werr
+			return reconcile.Result{}, werr
 		}
-		return 0, err
+		return reconcile.Result{}, err
 	}
 	c.mu.Lock()
-	c.served[name] = &served{gvr: g.Instance.Resource, generation: rgd.Generation, allowBreak: allowBreak, adopt: adopt, graph: g}
+	c.served[name] = &served{gvr: g.Instance.Resource, kind: g.Instance.GVK.Kind, generation: rgd.Generation, allowBreak: allowBreak, adopt: adopt, graph: g}
 	c.mu.Unlock()
-	return 0, c.writeStatus(ctx, obj, rgd, g, statusUpdate{
+	return reconcile.Result{}, c.writeStatus(ctx, obj, rgd, g, servingStatus(g))
+}
+
+// servingStatus is the status of an RGD whose graph g is served.
+func servingStatus(g *graph.Graph) statusUpdate {
+	return statusUpdate{
 		accepted: cond(true, v1alpha1.ReasonValid, "the graph is valid"),
 		kind:     cond(true, v1alpha1.ReasonKindReady, fmt.Sprintf("kind %s has been accepted and ready", g.Instance.GVK.Kind)),
 		running:  cond(true, v1alpha1.ReasonRunning, "instances are being reconciled"),
-	})
+	}
+}
+
+// reasonSchemaUnavailable is the GraphAccepted reason of an RGD whose
+// compilation could not look up a schema: nothing is known to be wrong
+// with the RGD.
+const reasonSchemaUnavailable = "SchemaUnavailable"
+
+// compileFailed handles a failed compilation. What follows depends on whose
+// fault it is, told by the errors' codes:
+//   - a schema lookup failed (the API server's fault, not the RGD's): the
+//     last good graph keeps serving and the status is left as it is, or,
+//     with none, the status says so; retried with backoff;
+//   - a kind is not served yet: reported, and retried with backoff and on
+//     every CRD change;
+//   - anything else is the RGD's own fault: reported as an invalid graph,
+//     and retried only when the RGD changes.
+//
+// Without a last good graph, the instances of the RGD's existing kind are
+// served for deletion (see serveDeletions), so that deleting one never
+// hangs on a graph this process could not build.
+func (c *Controller) compileFailed(ctx context.Context, obj *unstructured.Unstructured, rgd *v1alpha1.ResourceGraphDefinition, current *served, err error) error {
+	var list graph.ErrorList
+	isList := errors.As(err, &list)
+	transient := !isList || list.Has(graph.CodeSchemaUnavailable)
+	unknownKind := isList && list.Has(graph.CodeUnknownKind)
+	c.mu.Lock()
+	if unknownKind && !transient {
+		c.unresolved[rgd.Name] = true
+	} else {
+		delete(c.unresolved, rgd.Name)
+	}
+	c.mu.Unlock()
+	if current == nil || current.graph == nil {
+		if serr := c.serveDeletions(ctx, rgd); serr != nil {
+			c.log.Info("cannot serve the deletion of instances without a graph yet", "rgd", rgd.Name, "error", serr.Error())
+		}
+	}
+	if transient && current != nil && current.graph != nil {
+		// Nothing is known to be wrong with the RGD: its status stays.
+		return fmt.Errorf("compiling generation %d failed for a reason outside the RGD; the graph of generation %d keeps running: %w",
+			rgd.Generation, current.generation, err)
+	}
+	msg := err.Error()
+	reason := v1alpha1.ReasonInvalidResourceGraph
+	if transient {
+		reason = reasonSchemaUnavailable
+		msg = "looking up the schemas the graph uses failed; retrying: " + msg
+	}
+	if current != nil && current.graph != nil {
+		msg += fmt.Sprintf(" (the last valid graph, of generation %d, keeps running)", current.generation)
+	}
+	if werr := c.writeStatus(ctx, obj, rgd, nil, statusUpdate{accepted: cond(false, reason, msg)}); werr != nil {
+		return werr
+	}
+	switch {
+	case transient:
+		return err
+	case unknownKind:
+		// A CRD created moments ago is served before its schema is
+		// published: retry with backoff, and on every CRD change.
+		return reconcile.Waiting(err)
+	}
+	return reconcile.Terminal(err)
+}
+
+// serveDeletions lets the instance reconciler finalize the instances of an
+// RGD that has no compiled graph in this process (the engine restarted and
+// the RGD does not compile now): their deletion needs only the inventory
+// each instance carries. The kind is the one the RGD's CRD serves.
+func (c *Controller) serveDeletions(ctx context.Context, rgd *v1alpha1.ResourceGraphDefinition) error {
+	gvr, kind, ok := c.generatedKind(rgd.Name)
+	if !ok {
+		return nil // no CRD, so no instance
+	}
+	c.mu.Lock()
+	if s := c.served[rgd.Name]; s != nil && s.gvr == gvr {
+		c.mu.Unlock()
+		return nil
+	}
+	c.mu.Unlock()
+	if err := c.instances.ServeDeletions(ctx, gvr, kind, rgd.Name, rgd.UID); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	if c.served[rgd.Name] == nil {
+		c.served[rgd.Name] = &served{gvr: gvr, kind: kind, generation: -1}
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+// generatedKind finds, in the CRD cache, the resource and kind of the CRD
+// rgd generated for an RGD.
+func (c *Controller) generatedKind(rgdName string) (schema.GroupVersionResource, string, bool) {
+	if c.crds == nil {
+		return schema.GroupVersionResource{}, "", false
+	}
+	for _, crd := range c.crds.List("", nil) {
+		l := crd.GetLabels()
+		if l[metadata.LabelOwned] != "true" || l[metadata.LabelRGDName] != rgdName {
+			continue
+		}
+		group, _, _ := unstructured.NestedString(crd.Object, "spec", "group")
+		plural, _, _ := unstructured.NestedString(crd.Object, "spec", "names", "plural")
+		kind, _, _ := unstructured.NestedString(crd.Object, "spec", "names", "kind")
+		versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
+		for _, v := range versions {
+			m, _ := v.(map[string]any)
+			if storage, _ := m["storage"].(bool); storage {
+				version, _ := m["name"].(string)
+				return schema.GroupVersionResource{Group: group, Version: version, Resource: plural}, kind, plural != "" && kind != ""
+			}
+		}
+	}
+	return schema.GroupVersionResource{}, "", false
 }
 
 // InstanceGone enqueues the RGD serving gvr, whose deletion may be waiting
@@ -345,38 +387,49 @@ func (c *Controller) InstanceGone(gvr schema.GroupVersionResource) {
 	defer c.mu.Unlock()
 	for name, s := range c.served {
 		if s.gvr == gvr {
-			c.queue.Add(name)
+			c.loop.Add(name)
 		}
 	}
 }
 
 // finalize lets an RGD go once it has no instances left: by default the
 // deletion waits, and the status says how many remain.
-func (c *Controller) finalize(ctx context.Context, obj *unstructured.Unstructured, rgd *v1alpha1.ResourceGraphDefinition) (time.Duration, error) {
+func (c *Controller) finalize(ctx context.Context, obj *unstructured.Unstructured, rgd *v1alpha1.ResourceGraphDefinition) (reconcile.Result, error) {
 	if !slices.Contains(rgd.Finalizers, metadata.Finalizer) {
-		return 0, nil
+		return reconcile.Result{}, nil
 	}
 	c.mu.Lock()
 	current := c.served[rgd.Name]
 	c.mu.Unlock()
+	if current == nil {
+		// Deleted before any compilation of this process succeeded: its
+		// instances, if it has a kind, must still be able to go.
+		if err := c.serveDeletions(ctx, rgd); err != nil {
+			return reconcile.Result{}, err
+		}
+		c.mu.Lock()
+		current = c.served[rgd.Name]
+		c.mu.Unlock()
+	}
 	if current != nil {
 		if n, ok := c.instances.Instances(current.gvr); ok && n > 0 {
-			msg := fmt.Sprintf("deletion waits for %d instance(s) of %s to be deleted first", n, current.graph.Instance.GVK.Kind)
-			err := c.writeStatus(ctx, obj, rgd, current.graph, statusUpdate{
-				accepted: cond(true, v1alpha1.ReasonValid, "the graph is valid"),
-				kind:     cond(true, v1alpha1.ReasonKindReady, fmt.Sprintf("kind %s has been accepted and ready", current.graph.Instance.GVK.Kind)),
-				running:  cond(false, "DeletionBlocked", msg),
-			})
+			msg := fmt.Sprintf("deletion waits for %d instance(s) of %s to be deleted first", n, current.kind)
+			st := statusUpdate{accepted: cond(true, v1alpha1.ReasonValid, "the graph is valid"),
+				kind: cond(true, v1alpha1.ReasonKindReady, fmt.Sprintf("kind %s has been accepted and ready", current.kind))}
+			if current.graph == nil {
+				st = statusUpdate{}
+			}
+			st.running = cond(false, "DeletionBlocked", msg)
 			// InstanceGone brings the RGD back when an instance goes; the
 			// requeue is a safety net for instances deleted while the
 			// engine was down.
-			return 30 * time.Second, err
+			return reconcile.Result{RequeueAfter: 30 * time.Second}, c.writeStatus(ctx, obj, rgd, current.graph, st)
 		}
 		c.instances.Deregister(current.gvr)
 		if c.opts.AllowCRDDeletion {
-			err := c.registrar.Delete(ctx, current.graph.CRD.Name, registrar.Owner{Name: rgd.Name, UID: rgd.UID})
-			if err != nil {
-				return 0, err
+			crdName := current.gvr.GroupResource().String() // a CRD's name is plural.group
+			if err := c.registrar.Delete(ctx, crdName, registrar.Owner{Name: rgd.Name, UID: rgd.UID}); err != nil {
+				return reconcile.Result{}, err
 			}
 		}
 		c.mu.Lock()
@@ -384,7 +437,7 @@ func (c *Controller) finalize(ctx context.Context, obj *unstructured.Unstructure
 		c.mu.Unlock()
 	}
 	rest := slices.DeleteFunc(slices.Clone(rgd.Finalizers), func(f string) bool { return f == metadata.Finalizer })
-	return 0, c.patchFinalizers(ctx, obj, rest)
+	return reconcile.Result{}, c.patchFinalizers(ctx, obj, rest)
 }
 
 func (c *Controller) patchFinalizers(ctx context.Context, obj *unstructured.Unstructured, finalizers []string) error {
