@@ -5,7 +5,7 @@ CONTROLLER_GEN ?= $(GO) run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.2
 # Packages under test; the race detector is on everywhere.
 TEST_FLAGS ?= -race -count=1 -timeout 30m
 
-.PHONY: all build image run test unit generate verify-generated control-plane fmt vet bench fuzz clean
+.PHONY: all build image run test unit generate verify-generated control-plane fmt vet bench fuzz clean chaos
 
 all: build
 
@@ -58,3 +58,9 @@ fuzz: ## Run every fuzz target for FUZZTIME each (seed corpora live in testdata/
 
 clean:
 	rm -rf bin .rgd-dev
+
+SEEDS ?= 1,2,3,4,5,6,7,8,9,10
+CHAOS_INSTANCES ?= 60
+CHAOS_KILLS ?= 10
+chaos: control-plane ## Fault tests: the engine through a fault-injecting proxy, SIGKILLed during create, update and delete, per seed.
+	RGD_CHAOS_SEEDS=$(SEEDS) RGD_CHAOS_INSTANCES=$(CHAOS_INSTANCES) RGD_CHAOS_KILLS=$(CHAOS_KILLS) $(GO) test -race -count=1 -timeout 180m -run '^TestChaos$$' -v ./pkg/engine/crashtest
