@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +26,7 @@ import (
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/uuid"
+	apiversion "k8s.io/apimachinery/pkg/version"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -373,7 +375,7 @@ func runController(ctx context.Context, logOut io.Writer, f controllerFlags) err
 	// An API server that does not answer yet is waited for, not a reason to
 	// exit: in a cluster, exiting turns a blip into a CrashLoopBackOff.
 	err = retry.Until(ctx, log, "reaching the API server at "+cfg.Host, f.maxRetryDelay, func(ctx context.Context) error {
-		version, err := cs.Discovery().WithLegacyWithContext(ctx).ServerVersionWithContext(ctx)
+		version, err := serverVersion(ctx, cs)
 		if err != nil {
 			return err
 		}
@@ -472,6 +474,25 @@ func runController(ctx context.Context, logOut io.Writer, f controllerFlags) err
 		log.Info("stopped")
 	}
 	return runErr
+}
+
+// serverVersion asks the API server for its version. Unlike discovery's
+// ServerVersion, a failure keeps the server's own words: the answer's Status
+// is decoded before its body is read.
+func serverVersion(ctx context.Context, cs kubernetes.Interface) (*apiversion.Info, error) {
+	answer := cs.Discovery().RESTClient().Get().AbsPath("/version").Do(ctx)
+	if err := answer.Error(); err != nil {
+		return nil, err
+	}
+	raw, err := answer.Raw()
+	if err != nil {
+		return nil, err
+	}
+	info := &apiversion.Info{}
+	if err := json.Unmarshal(raw, info); err != nil {
+		return nil, fmt.Errorf("reading the API server's version: %w", err)
+	}
+	return info, nil
 }
 
 const (

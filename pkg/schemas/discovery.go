@@ -2,8 +2,10 @@ package schemas
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -116,17 +118,49 @@ func (r *DiscoveryResolver) load(ctx context.Context, gv schema.GroupVersion) (*
 			mappings[res.Kind] = restMapping{resource: res.Name, namespaced: res.Namespaced}
 		}
 	}
-	paths, err := r.dc.OpenAPIV3WithContext(ctx).PathsWithContext(ctx)
+	// The OpenAPI documents are read with the REST client directly, not
+	// with client-go's openapi3 client, whose errors lose the API server's
+	// message ("unknown"): a failed lookup must say what the server said.
+	rc := r.dc.RESTClient()
+	index, err := getJSON(ctx, rc, "/openapi/v3")
 	if err != nil {
 		return nil, fmt.Errorf("OpenAPI v3 discovery: %w", err)
 	}
-	entry, ok := paths[openAPIPath(gv)]
-	if !ok {
+	var paths struct {
+		Paths map[string]struct {
+			ServerRelativeURL string `json:"serverRelativeURL"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(index, &paths); err != nil {
+		return nil, fmt.Errorf("OpenAPI v3 discovery: reading the index: %w", err)
+	}
+	entry, ok := paths.Paths[openAPIPath(gv)]
+	if !ok || entry.ServerRelativeURL == "" {
 		return nil, &gvNotServedError{gv: gv, reason: "no OpenAPI v3 document"}
 	}
-	doc, err := entry.SchemaWithContext(ctx, runtime.ContentTypeJSON)
+	doc, err := getJSON(ctx, rc, entry.ServerRelativeURL)
 	if err != nil {
 		return nil, fmt.Errorf("OpenAPI v3 document of %s: %w", gv, err)
 	}
 	return newGVDocument(gv, doc, mappings)
+}
+
+// getJSON GETs a server-relative URL (its query kept) as JSON. A failure
+// is the API server's decoded Status, with its message and reason.
+func getJSON(ctx context.Context, rc rest.Interface, serverRelativeURL string) ([]byte, error) {
+	u, err := url.Parse(serverRelativeURL)
+	if err != nil {
+		return nil, fmt.Errorf("URL %q: %w", serverRelativeURL, err)
+	}
+	req := rc.Get().AbsPath(u.Path).SetHeader("Accept", runtime.ContentTypeJSON)
+	for k, vs := range u.Query() {
+		for _, v := range vs {
+			req = req.Param(k, v)
+		}
+	}
+	answer := req.Do(ctx)
+	if err := answer.Error(); err != nil {
+		return nil, err
+	}
+	return answer.Raw()
 }
