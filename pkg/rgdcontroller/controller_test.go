@@ -6,6 +6,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/rgd-dev/rgd/pkg/apis/kro/v1alpha1"
 	"github.com/rgd-dev/rgd/pkg/metadata"
@@ -48,4 +50,49 @@ func TestEqualStatusIgnoresTransitionTimes(t *testing.T) {
 func TestJSONList(t *testing.T) {
 	assert.Equal(t, `["a","b\"c"]`, jsonList([]string{"a", `b"c`}))
 	assert.Equal(t, `[]`, jsonList(nil))
+}
+
+// listCache is a watch.Cache over a fixed list.
+type listCache []*unstructured.Unstructured
+
+func (c listCache) Get(string, string) (*unstructured.Unstructured, bool)     { return nil, false }
+func (c listCache) List(string, labels.Selector) []*unstructured.Unstructured { return c }
+func (c listCache) ByIndex(string, string) []*unstructured.Unstructured       { return nil }
+func (c listCache) HasSynced() bool                                           { return true }
+
+// TestGeneratedKind checks how an RGD that does not compile finds the kind
+// its instances have: the CRD that carries rgd's labels for that RGD, at its
+// storage version; another RGD's CRD, or a CRD rgd does not own, is not it.
+func TestGeneratedKind(t *testing.T) {
+	crd := func(rgd string, owned bool, group, plural, kind string, versions ...map[string]any) *unstructured.Unstructured {
+		l := map[string]any{metadata.LabelRGDName: rgd}
+		if owned {
+			l[metadata.LabelOwned] = "true"
+		}
+		vs := make([]any, len(versions))
+		for i, v := range versions {
+			vs[i] = v
+		}
+		return &unstructured.Unstructured{Object: map[string]any{
+			"metadata": map[string]any{"name": plural + "." + group, "labels": l},
+			"spec":     map[string]any{"group": group, "names": map[string]any{"plural": plural, "kind": kind}, "versions": vs},
+		}}
+	}
+	v := func(name string, storage bool) map[string]any {
+		return map[string]any{"name": name, "storage": storage}
+	}
+	c := &Controller{crds: listCache{
+		crd("other", true, "kro.run", "others", "Other", v("v1alpha1", true)),
+		crd("web", false, "example.com", "webs", "Web", v("v1", true)),
+		crd("web", true, "kro.run", "webapps", "WebApp", v("v1alpha1", false), v("v1alpha2", true)),
+	}}
+	gvr, kind, ok := c.generatedKind("web")
+	assert.True(t, ok)
+	assert.Equal(t, schema.GroupVersionResource{Group: "kro.run", Version: "v1alpha2", Resource: "webapps"}, gvr)
+	assert.Equal(t, "WebApp", kind)
+
+	_, _, ok = c.generatedKind("missing")
+	assert.False(t, ok, "no CRD of that RGD")
+	_, _, ok = (&Controller{}).generatedKind("web")
+	assert.False(t, ok, "no CRD cache yet")
 }

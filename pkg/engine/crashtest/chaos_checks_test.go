@@ -28,53 +28,13 @@ var chaosKinds = []struct {
 	{"binding", schema.GroupVersionResource{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "rolebindings"}},
 }
 
-// chaosRGD returns the RGD of the chaos test's graph for a kind. A child's
-// name is its instance's name, a dash and its id.
+// chaosRGD returns the RGD of the chaos test's graph for a kind: chainRGD's
+// three children and a RoleBinding of the Role to the ServiceAccount, which
+// the instance's status names. A child's name is its instance's name, a dash
+// and its id.
 func chaosRGD(name, kind string) string {
-	return fmt.Sprintf(`
-apiVersion: kro.run/v1alpha1
-kind: ResourceGraphDefinition
-metadata:
-  name: %s
-spec:
-  schema:
-    apiVersion: v1alpha1
-    kind: %s
-    spec:
-      message: string | default=hello
-    status:
-      binding: ${binding.metadata.name}
-  resources:
-  - id: config
-    template:
-      apiVersion: v1
-      kind: ConfigMap
-      metadata:
-        name: ${schema.metadata.name}-config
-      data:
-        message: ${schema.spec.message}
-  - id: sa
-    template:
-      apiVersion: v1
-      kind: ServiceAccount
-      metadata:
-        name: ${schema.metadata.name}-sa
-        annotations:
-          rgd.test/config: ${config.metadata.name}
-  - id: role
-    template:
-      apiVersion: rbac.authorization.k8s.io/v1
-      kind: Role
-      metadata:
-        name: ${schema.metadata.name}-role
-        annotations:
-          rgd.test/sa: ${sa.metadata.name}
-      rules:
-      - apiGroups: [""]
-        resources: ["configmaps"]
-        resourceNames: ["${config.metadata.name}"]
-        verbs: ["get"]
-  - id: binding
+	chain := strings.Replace(chainRGD(name, kind), "      role: ${role.metadata.name}\n", "      binding: ${binding.metadata.name}\n", 1)
+	return chain + `  - id: binding
     template:
       apiVersion: rbac.authorization.k8s.io/v1
       kind: RoleBinding
@@ -88,7 +48,7 @@ spec:
       - kind: ServiceAccount
         name: ${sa.metadata.name}
         namespace: ${schema.metadata.namespace}
-`, name, kind)
+`
 }
 
 // chaosMessage is an instance's spec.message in a version of the scenario
