@@ -3,11 +3,17 @@ package reconciler
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"slices"
 	"sync"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/rgd-dev/rgd/pkg/metadata"
 )
 
 // deleteObject issues one DELETE and reports whether the API server's answer
@@ -144,4 +150,100 @@ func (d *deletions) pending() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return len(d.m)
+}
+
+// prune deletes children the instance no longer produces: resources gone
+// from the graph, excluded by includeWhen, or dropped from a forEach list.
+// Only objects that carry this instance's id are deleted; entries whose
+// objects are gone leave the inventory.
+func (p *pass) prune(ctx context.Context) error {
+	var gone, stale []Entry
+	for _, e := range p.inv {
+		ns, inGraph := p.states[e.Node]
+		switch {
+		case inGraph && !ns.complete:
+			continue // not fully rendered: keep
+		case inGraph && ns.state != stateSkipped && slices.ContainsFunc(ns.desired, func(d Entry) bool { return d.ref() == e.ref() }):
+			continue // still desired
+		}
+		stale = append(stale, e)
+	}
+	for _, e := range stale {
+		deleted, issued, err := p.r.deleteChild(ctx, p.inst, e)
+		if err != nil {
+			return err
+		}
+		if issued {
+			p.changed("Deleted", e)
+		}
+		if deleted {
+			gone = append(gone, e)
+		}
+	}
+	if len(gone) == 0 {
+		return nil
+	}
+	return p.saveInventory(ctx, p.inv.without(gone...))
+}
+
+// deleteChild deletes one child if it exists and carries the instance's id.
+// It reports whether the child is gone (or was never rgd's to delete), and
+// whether it issued the deletion now. A child is gone when the cache and
+// the API server agree, when the API server's answer to rgd's DELETE says
+// so, or when its informer delivered the Deleted event of the UID rgd
+// deleted.
+func (r *Reconciler) deleteChild(ctx context.Context, inst *unstructured.Unstructured, e Entry) (gone, issued bool, err error) {
+	gvr := e.GVR()
+	var live *unstructured.Unstructured
+	if cache, ok := r.watches.Cache(childKey(gvr)); ok {
+		live, _ = cache.Get(e.Namespace, e.Name)
+	}
+	wk := writtenKey{gvr: gvr, namespace: e.Namespace, name: e.Name}
+	if live == nil {
+		if r.deletions.takeSeen(wk) {
+			// rgd deleted it and its informer has seen it go.
+			return true, false, nil
+		}
+		// The cache may lag behind a create: only the API server can say
+		// that a child is gone.
+		obj, err := r.dyn.Resource(gvr).Namespace(e.Namespace).Get(ctx, e.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			r.deletions.settle(wk)
+			return true, false, nil
+		}
+		if err != nil {
+			return false, false, err
+		}
+		live = obj
+	}
+	if live.GetLabels()[metadata.LabelInstanceID] != string(inst.GetUID()) {
+		// Not proven to be this instance's: never delete it, just stop
+		// tracking it.
+		return true, false, nil
+	}
+	if live.GetDeletionTimestamp() != nil {
+		return false, false, nil
+	}
+	uid := live.GetUID()
+	policy := metav1.DeletePropagationBackground
+	r.deletions.expect(wk, uid) // before the request: its event may come before the answer
+	gone, err = r.deleteObject(ctx, gvr, e.Namespace, e.Name, metav1.DeleteOptions{
+		Preconditions:     &metav1.Preconditions{UID: &uid},
+		PropagationPolicy: &policy,
+	})
+	if gone || err != nil {
+		// Proven gone, or not deleted now: no event is awaited.
+		r.deletions.settle(wk)
+	}
+	switch {
+	case apierrors.IsNotFound(err):
+		return true, false, nil
+	case apierrors.IsConflict(err):
+		return false, false, nil // replaced meanwhile; look again next time
+	case err != nil:
+		return false, false, fmt.Errorf("deleting %s: %w", e, err)
+	}
+	r.applied.Delete(uid)
+	r.written.Delete(wk)
+	return gone, true, nil
 }

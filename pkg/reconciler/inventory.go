@@ -2,13 +2,18 @@ package reconciler
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/rgd-dev/rgd/pkg/metadata"
+	"github.com/rgd-dev/rgd/pkg/render"
 )
 
 // Entry is one child recorded in an instance's inventory.
@@ -137,4 +142,109 @@ func (inv Inventory) lastWave() []Entry {
 		}
 	}
 	return out
+}
+
+// ensureManaged puts rgd's finalizer and labels on the instance (one write,
+// the first time), before any child exists. It returns the instance and its
+// inventory as they are after that write.
+func (r *Reconciler) ensureManaged(ctx context.Context, st *kindState, inst *unstructured.Unstructured, inv Inventory) (*unstructured.Unstructured, Inventory, error) {
+	labels := inst.GetLabels()
+	wantLabels := map[string]string{
+		metadata.LabelOwned:   "true",
+		metadata.LabelRGDName: st.kind.RGDName,
+		metadata.LabelRGDID:   string(st.kind.RGDUID),
+	}
+	needLabels := false
+	for k, v := range wantLabels {
+		if labels[k] != v {
+			needLabels = true
+		}
+	}
+	hasFinalizer := slices.Contains(inst.GetFinalizers(), metadata.Finalizer)
+	_, hasInventory := inst.GetAnnotations()[metadata.AnnotationInventory]
+	if !needLabels && hasFinalizer && hasInventory {
+		return inst, inv, nil
+	}
+	// The first write also records the children the instance will have as
+	// far as they can be known now (rendered with desired states standing
+	// in for live ones), so that creating them usually needs no further
+	// inventory write.
+	inv, _ = inv.with(r.predictChildren(st, inst)...)
+	patch := map[string]any{
+		"metadata": map[string]any{
+			"resourceVersion": inst.GetResourceVersion(),
+			"labels":          wantLabels,
+			"finalizers":      append(slices.Clone(inst.GetFinalizers()), finalizerIfMissing(hasFinalizer)...),
+			"annotations":     map[string]any{metadata.AnnotationInventory: inv.encode()},
+		},
+	}
+	out, err := r.patchInstance(ctx, st, inst, patch)
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, inv, nil
+}
+
+// predictChildren renders the graph offline, each rendered child standing in
+// for its live state, and returns the children it would create. Whatever
+// cannot be rendered yet (it needs live status or an external object) is
+// left for the inventory writes of the walk.
+func (r *Reconciler) predictChildren(st *kindState, inst *unstructured.Unstructured) []Entry {
+	in := render.NewInputs(st.kind.Graph, inst.Object, nil)
+	var out []Entry
+	for _, rr := range render.Offline(st.kind.Graph, in, inst.GetNamespace(), render.Options{MaxCollectionSize: r.opts.MaxCollectionSize}) {
+		if rr.Err != nil || rr.Resource.External || !rr.Result.Included || len(rr.Result.Pending) > 0 {
+			continue
+		}
+		for _, obj := range rr.Result.Objects {
+			out = append(out, st.layout.entry(rr.Resource, &unstructured.Unstructured{Object: obj}))
+		}
+	}
+	return out
+}
+
+func finalizerIfMissing(has bool) []string {
+	if has {
+		return nil
+	}
+	return []string{metadata.Finalizer}
+}
+
+// patchInstance merge-patches the instance's metadata, guarded by its
+// resourceVersion so that a concurrent change is never overwritten.
+func (r *Reconciler) patchInstance(ctx context.Context, st *kindState, inst *unstructured.Unstructured, patch map[string]any) (*unstructured.Unstructured, error) {
+	body, err := json.Marshal(patch)
+	if err != nil {
+		return nil, err
+	}
+	out, err := r.dyn.Resource(st.gvr).Namespace(inst.GetNamespace()).Patch(ctx, inst.GetName(), types.MergePatchType, body, metav1.PatchOptions{FieldManager: metadata.FieldManagerInstance})
+	if err != nil {
+		return nil, fmt.Errorf("updating instance %s/%s: %w", inst.GetNamespace(), inst.GetName(), err)
+	}
+	r.rememberInstance(st.gvr, out)
+	return out, nil
+}
+
+// recordInventory adds entries to the instance's inventory before the
+// children they name are created.
+func (p *pass) recordInventory(ctx context.Context, entries []Entry) error {
+	inv, added := p.inv.with(entries...)
+	if !added {
+		return nil
+	}
+	return p.saveInventory(ctx, inv)
+}
+
+func (p *pass) saveInventory(ctx context.Context, inv Inventory) error {
+	patch := map[string]any{"metadata": map[string]any{
+		"resourceVersion": p.inst.GetResourceVersion(),
+		"annotations":     map[string]any{metadata.AnnotationInventory: inv.encode()},
+	}}
+	out, err := p.r.patchInstance(ctx, p.st, p.inst, patch)
+	if err != nil {
+		return err
+	}
+	p.inst = out
+	p.inv = inv
+	return nil
 }

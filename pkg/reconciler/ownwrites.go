@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"strconv"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -47,4 +48,23 @@ func (r *Reconciler) isOwnWrite(gvr schema.GroupVersionResource, obj *unstructur
 	}
 	w := v.(writtenObject).obj
 	return w.GetUID() == obj.GetUID() && w.GetResourceVersion() == obj.GetResourceVersion()
+}
+
+// writtenObject is a child as rgd's write returned it.
+type writtenObject struct {
+	obj *unstructured.Unstructured
+	at  time.Time
+}
+
+// writtenTTL bounds how long a write stands in for the cache: informers
+// catch up in milliseconds, and a longer wait means something else happened.
+const writtenTTL = 5 * time.Second
+
+// olderVersion reports whether a's resourceVersion is older than b's. They
+// are opaque strings to clients, but etcd's are increasing integers; when
+// they are not numbers, the cache is trusted.
+func olderVersion(a, b *unstructured.Unstructured) bool {
+	va, errA := strconv.ParseUint(a.GetResourceVersion(), 10, 64)
+	vb, errB := strconv.ParseUint(b.GetResourceVersion(), 10, 64)
+	return errA == nil && errB == nil && va < vb
 }
