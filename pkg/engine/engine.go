@@ -100,9 +100,6 @@ func (e *Engine) Start(ctx context.Context) error {
 	defer broadcaster.Shutdown()
 	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "rgd"})
 
-	if e.opts.Metrics != nil {
-		render.EvalObserver = func(d time.Duration) { e.metrics.CELEvaluation.Observe(d.Seconds()) }
-	}
 	watches := watch.NewManager(dyn, watch.Options{Logger: log.WithName("watch"), Metadata: meta})
 	defer watches.Stop()
 	instances := reconciler.New(dyn, watches, reconciler.Options{
@@ -114,6 +111,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		Version:           Version,
 		Client:            restClient,
 		MaxRetryDelay:     e.opts.MaxRetryDelay,
+		EvalObserver:      e.evalObserver(),
 	})
 	rgds := rgdcontroller.New(dyn, watches, registrar.New(ext, registrar.Options{Logger: log.WithName("registrar")}), instances, resolver, invalidate,
 		rgdcontroller.Options{Workers: e.opts.RGDWorkers, AllowCRDDeletion: e.opts.AllowCRDDeletion, Logger: log, Metrics: e.metrics, Recorder: recorder,
@@ -144,6 +142,15 @@ func (e *Engine) Start(ctx context.Context) error {
 		log.Info("engine: workers still busy after 30s; stopping anyway")
 	}
 	return nil
+}
+
+// evalObserver feeds the CEL evaluation histogram, when the engine has
+// metrics.
+func (e *Engine) evalObserver() render.Observer {
+	if e.opts.Metrics == nil {
+		return nil
+	}
+	return func(d time.Duration) { e.metrics.CELEvaluation.Observe(d.Seconds()) }
 }
 
 // stopped is Start's result when a start-up step gave up: nil when ctx

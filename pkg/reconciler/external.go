@@ -10,7 +10,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/rgd-dev/rgd/pkg/graph"
-	"github.com/rgd-dev/rgd/pkg/render"
 	"github.com/rgd-dev/rgd/pkg/watch"
 )
 
@@ -73,7 +72,7 @@ func (p *pass) observeExternal(res *graph.Resource, ref map[string]any, ns *node
 // observed records a resource's live state and judges its readiness.
 func (p *pass) observed(res *graph.Resource, obj any, ns *nodeState) {
 	p.in.Set(res.ID, obj)
-	ready, reason, err := render.Ready(res, obj)
+	ready, reason, err := p.in.Ready(res, obj)
 	switch {
 	case err != nil:
 		ns.state, ns.message = stateError, err.Error()

@@ -190,7 +190,7 @@ func (r *Reconciler) ensureManaged(ctx context.Context, st *kindState, inst *uns
 // cannot be rendered yet (it needs live status or an external object) is
 // left for the inventory writes of the walk.
 func (r *Reconciler) predictChildren(st *kindState, inst *unstructured.Unstructured) []Entry {
-	in := render.NewInputs(st.kind.Graph, inst.Object, nil)
+	in := render.NewInputs(st.kind.Graph, inst.Object, nil).ObserveEvaluations(r.opts.EvalObserver)
 	var out []Entry
 	for _, rr := range render.Offline(st.kind.Graph, in, inst.GetNamespace(), render.Options{MaxCollectionSize: r.opts.MaxCollectionSize}) {
 		if rr.Err != nil || rr.Resource.External || !rr.Result.Included || len(rr.Result.Pending) > 0 {

@@ -165,7 +165,7 @@ func (r *Reconciler) reconcile(ctx context.Context, key Key) (reconcile.Result, 
 		r: r, st: st, key: key, inst: inst, g: st.kind.Graph,
 		states: map[string]*nodeState{}, inv: inv, firstPass: firstPass,
 	}
-	p.in = render.NewInputs(p.g, inst.Object, nil)
+	p.in = render.NewInputs(p.g, inst.Object, nil).ObserveEvaluations(r.opts.EvalObserver)
 	err = p.walk(ctx)
 	if err != nil {
 		p.recordChanges()

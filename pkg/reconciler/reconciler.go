@@ -19,6 +19,7 @@ import (
 	"github.com/rgd-dev/rgd/pkg/graph"
 	"github.com/rgd-dev/rgd/pkg/metadata"
 	"github.com/rgd-dev/rgd/pkg/metrics"
+	"github.com/rgd-dev/rgd/pkg/render"
 	"github.com/rgd-dev/rgd/pkg/watch"
 )
 
@@ -54,6 +55,9 @@ type Options struct {
 	Recorder record.EventRecorder
 	// Version is written in the kro.run/kro-version label.
 	Version string
+	// EvalObserver, when set, is told the duration of every CEL evaluation
+	// of this reconciler's passes (for a histogram); nil disables it.
+	EvalObserver render.Observer
 	// MaxRetryDelay caps the exponential backoff of an instance whose pass
 	// failed with an error that may heal (default 30 s).
 	MaxRetryDelay time.Duration

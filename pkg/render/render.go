@@ -49,6 +49,18 @@ type Inputs struct {
 	raw      map[string]any
 	act      map[string]any
 	instance map[string]any
+	observe  Observer
+}
+
+// Observer is told the duration of every CEL evaluation (the engine feeds a
+// Prometheus histogram with it). It must be safe for concurrent use.
+type Observer func(time.Duration)
+
+// ObserveEvaluations makes every evaluation with these inputs report its
+// duration to fn (nil: none), and returns in.
+func (in *Inputs) ObserveEvaluations(fn Observer) *Inputs {
+	in.observe = fn
+	return in
 }
 
 // NewInputs prepares the inputs of one evaluation pass. instance is the
@@ -106,7 +118,7 @@ type Options struct {
 func Resource(r *graph.Resource, in *Inputs, namespace string, opts Options) (*Result, error) {
 	res := &Result{Included: true}
 	for _, e := range r.IncludeWhen {
-		v, err := evalValue(e, in.act)
+		v, err := in.observe.value(e, in.act)
 		if err != nil {
 			if celenv.IsDataPending(err) {
 				res.Pending = append(res.Pending, Pending{Resource: r.ID, Field: "includeWhen", Expression: e.Source, Reason: err.Error()})
@@ -144,7 +156,7 @@ func Resource(r *graph.Resource, in *Inputs, namespace string, opts Options) (*R
 		}
 		obj := runtime.DeepCopyJSON(r.Template)
 		for _, f := range r.Fields {
-			if err := fill(obj, f, act, r.ID, res); err != nil {
+			if err := fill(obj, f, act, r.ID, res, in.observe); err != nil {
 				return nil, err
 			}
 		}
@@ -170,7 +182,7 @@ func expand(r *graph.Resource, in *Inputs, opts Options, res *Result) ([]map[str
 	}
 	lists := make([][]any, len(r.ForEach))
 	for i, d := range r.ForEach {
-		v, err := evalValue(d.Expression, in.act)
+		v, err := in.observe.value(d.Expression, in.act)
 		if err != nil {
 			if celenv.IsDataPending(err) {
 				res.Pending = append(res.Pending, Pending{Resource: r.ID, Field: "forEach." + d.Name, Expression: d.Expression.Source, Reason: err.Error()})
@@ -218,10 +230,10 @@ func expand(r *graph.Resource, in *Inputs, opts Options, res *Result) ([]map[str
 }
 
 // fill evaluates one field and writes it into obj.
-func fill(obj map[string]any, f *graph.Field, act map[string]any, id string, res *Result) error {
+func fill(obj map[string]any, f *graph.Field, act map[string]any, id string, res *Result, obs Observer) error {
 	if f.Standalone {
 		e := f.Parts[0].Expression
-		out, err := evalRef(e, act)
+		out, err := obs.eval(e, act)
 		if err != nil {
 			if celenv.IsDataPending(err) {
 				res.Pending = append(res.Pending, Pending{Resource: id, Field: f.Path.String(), Expression: e.Source, Reason: err.Error()})
@@ -246,7 +258,7 @@ func fill(obj map[string]any, f *graph.Field, act map[string]any, id string, res
 			b.WriteString(p.Literal)
 			continue
 		}
-		v, err := evalValue(p.Expression, act)
+		v, err := obs.value(p.Expression, act)
 		if err != nil {
 			if celenv.IsDataPending(err) {
 				res.Pending = append(res.Pending, Pending{Resource: id, Field: f.Path.String(), Expression: p.Expression.Source, Reason: err.Error()})
@@ -264,24 +276,20 @@ func fill(obj map[string]any, f *graph.Field, act map[string]any, id string, res
 	return nil
 }
 
-// EvalObserver, when set, is told the duration of every CEL evaluation (the
-// engine feeds a Prometheus histogram with it). Set it before rendering
-// starts; it must be safe for concurrent use.
-var EvalObserver func(time.Duration)
-
-// evalRef runs an expression and returns CEL's value.
-func evalRef(e *graph.Expression, act map[string]any) (ref.Val, error) {
+// eval runs an expression and returns CEL's value, telling obs (when not
+// nil) how long it took.
+func (obs Observer) eval(e *graph.Expression, act map[string]any) (ref.Val, error) {
 	prg, err := e.Program()
 	if err != nil {
 		return nil, err
 	}
 	var start time.Time
-	if EvalObserver != nil {
+	if obs != nil {
 		start = time.Now()
 	}
 	out, _, err := prg.Eval(act)
-	if EvalObserver != nil {
-		EvalObserver(time.Since(start))
+	if obs != nil {
+		obs(time.Since(start))
 	}
 	if err != nil {
 		return nil, err
@@ -292,9 +300,9 @@ func evalRef(e *graph.Expression, act map[string]any) (ref.Val, error) {
 	return out, nil
 }
 
-// evalValue runs an expression and returns plain Go data.
-func evalValue(e *graph.Expression, act map[string]any) (any, error) {
-	out, err := evalRef(e, act)
+// value runs an expression and returns plain Go data.
+func (obs Observer) value(e *graph.Expression, act map[string]any) (any, error) {
+	out, err := obs.eval(e, act)
 	if err != nil {
 		return nil, err
 	}
@@ -365,6 +373,15 @@ func removeIn(v any, p graph.Path) any {
 // each item of an observed collection). A resource without readyWhen is ready
 // once observed. The reason names the first expression that is not true.
 func Ready(r *graph.Resource, observed any) (bool, string, error) {
+	return ready(r, observed, nil)
+}
+
+// Ready is the function Ready, its evaluations observed like the inputs'.
+func (in *Inputs) Ready(r *graph.Resource, observed any) (bool, string, error) {
+	return ready(r, observed, in.observe)
+}
+
+func ready(r *graph.Resource, observed any, obs Observer) (bool, string, error) {
 	if observed == nil {
 		return false, "not observed yet", nil
 	}
@@ -374,20 +391,20 @@ func Ready(r *graph.Resource, observed any) (bool, string, error) {
 	if r.IsCollection() {
 		items, _ := observed.([]any)
 		for i, item := range items {
-			ok, reason, err := readyOne(r, "each", item)
+			ok, reason, err := readyOne(r, "each", item, obs)
 			if err != nil || !ok {
 				return ok, fmt.Sprintf("item %d: %s", i, reason), err
 			}
 		}
 		return true, "", nil
 	}
-	return readyOne(r, r.ID, observed)
+	return readyOne(r, r.ID, observed, obs)
 }
 
-func readyOne(r *graph.Resource, name string, obj any) (bool, string, error) {
+func readyOne(r *graph.Resource, name string, obj any, obs Observer) (bool, string, error) {
 	act := r.ReadyActivation(map[string]any{name: obj})
 	for _, e := range r.ReadyWhen {
-		v, err := evalValue(e, act)
+		v, err := obs.value(e, act)
 		if err != nil {
 			if celenv.IsDataPending(err) {
 				return false, fmt.Sprintf("${%s} waits: %v", e.Source, err), nil
@@ -411,7 +428,7 @@ func Status(g *graph.Graph, in *Inputs) (map[string]any, []Pending, error) {
 	var errs []error
 	for _, f := range g.Instance.Status {
 		res.Pending = nil
-		if err := fillStatus(out, f, in.act, res); err != nil {
+		if err := fillStatus(out, f, in.act, res, in.observe); err != nil {
 			errs = append(errs, err)
 		}
 		pending = append(pending, res.Pending...)
@@ -419,7 +436,7 @@ func Status(g *graph.Graph, in *Inputs) (map[string]any, []Pending, error) {
 	return out, pending, errors.Join(errs...)
 }
 
-func fillStatus(out map[string]any, f *graph.Field, act map[string]any, res *Result) error {
+func fillStatus(out map[string]any, f *graph.Field, act map[string]any, res *Result, obs Observer) error {
 	// Build the intermediate objects of the path, then reuse fill.
 	cur := out
 	for _, e := range f.Path[:len(f.Path)-1] {
@@ -431,7 +448,7 @@ func fillStatus(out map[string]any, f *graph.Field, act map[string]any, res *Res
 		cur = next
 	}
 	before := len(res.Pending)
-	if err := fill(out, f, act, "", res); err != nil {
+	if err := fill(out, f, act, "", res, obs); err != nil {
 		return err
 	}
 	if len(res.Pending) > before {
@@ -460,7 +477,7 @@ func Conditions(g *graph.Graph, in *Inputs) ([]map[string]any, []Pending, error)
 	var pending []Pending
 	var errs []error
 	for _, e := range g.Instance.Conditions {
-		v, err := evalValue(e, in.act)
+		v, err := in.observe.value(e, in.act)
 		if err != nil {
 			if celenv.IsDataPending(err) {
 				pending = append(pending, Pending{Field: "conditions", Expression: e.Source, Reason: err.Error()})

@@ -3,6 +3,7 @@ package render
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -209,4 +210,34 @@ func TestStatusLeavesPendingFieldsOut(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, pending)
 	assert.Equal(t, map[string]any{"ready": true, "url": "http://web-svc:80", "available": int64(2)}, status)
+}
+
+// TestEvaluationsAreObservedPerInputs checks that the evaluation observer
+// belongs to the inputs it was set on: two passes (two engines, say) each
+// count their own evaluations, and inputs without one report nothing.
+func TestEvaluationsAreObservedPerInputs(t *testing.T) {
+	g := compile(t, app)
+	counter := func(n *int) Observer { return func(time.Duration) { *n++ } }
+	var first, second int
+	a := NewInputs(g, instance(map[string]any{"name": "web", "replicas": int64(3)}), nil).ObserveEvaluations(counter(&first))
+	b := NewInputs(g, instance(map[string]any{"name": "api", "replicas": int64(1)}), nil).ObserveEvaluations(counter(&second))
+	plain := NewInputs(g, instance(map[string]any{"name": "db", "replicas": int64(1)}), nil)
+
+	_, err := Resource(g.Resource("config"), a, "team", Options{})
+	require.NoError(t, err)
+	assert.Positive(t, first, "rendering with a's inputs is observed by a's observer")
+	assert.Zero(t, second, "and not by b's")
+
+	before := first
+	_, err = Resource(g.Resource("config"), plain, "team", Options{})
+	require.NoError(t, err)
+	assert.Equal(t, before, first, "inputs without an observer report to nobody")
+
+	deployment := map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": map[string]any{"name": "api"},
+		"spec": map[string]any{"replicas": int64(1)}, "status": map[string]any{"availableReplicas": int64(1)}}
+	ok, _, err := b.Ready(g.Resource("deployment"), deployment)
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.Positive(t, second, "readyWhen evaluated through b's inputs is observed by b's observer")
+	assert.Equal(t, before, first)
 }
