@@ -34,9 +34,9 @@ import (
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/klog/v2"
 
+	"github.com/rgd-dev/rgd/internal/metrics"
 	"github.com/rgd-dev/rgd/internal/retry"
 	"github.com/rgd-dev/rgd/pkg/engine"
-	"github.com/rgd-dev/rgd/pkg/metrics"
 )
 
 func init() { extraCommands = append(extraCommands, newControllerCommand) }

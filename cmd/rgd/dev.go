@@ -31,7 +31,7 @@ import (
 	"k8s.io/client-go/restmapper"
 
 	"github.com/rgd-dev/rgd/crds"
-	"github.com/rgd-dev/rgd/pkg/ackstandin"
+	"github.com/rgd-dev/rgd/internal/ackstandin"
 	"github.com/rgd-dev/rgd/pkg/apis/kro/v1alpha1"
 	"github.com/rgd-dev/rgd/pkg/devcluster"
 	"github.com/rgd-dev/rgd/pkg/engine"

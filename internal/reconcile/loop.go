@@ -12,7 +12,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 
-	"github.com/rgd-dev/rgd/pkg/metrics"
+	"github.com/rgd-dev/rgd/internal/metrics"
 )
 
 // Default retry delays: the first retry of a failed key, and the cap of the

@@ -14,7 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	clocktesting "k8s.io/utils/clock/testing"
 
-	"github.com/rgd-dev/rgd/pkg/metrics"
+	"github.com/rgd-dev/rgd/internal/metrics"
 )
 
 // TestOutcomes runs one pass per case and checks what the loop schedules:

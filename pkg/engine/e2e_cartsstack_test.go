@@ -24,7 +24,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/yaml"
 
-	"github.com/rgd-dev/rgd/pkg/ackstandin"
+	"github.com/rgd-dev/rgd/internal/ackstandin"
 	"github.com/rgd-dev/rgd/pkg/devcluster/devclustertest"
 	"github.com/rgd-dev/rgd/pkg/metadata"
 )

@@ -18,14 +18,14 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/rgd-dev/rgd/internal/controller/instance"
+	"github.com/rgd-dev/rgd/internal/controller/rgd"
+	"github.com/rgd-dev/rgd/internal/metrics"
+	"github.com/rgd-dev/rgd/internal/registrar"
 	"github.com/rgd-dev/rgd/internal/retry"
-	"github.com/rgd-dev/rgd/pkg/metrics"
-	"github.com/rgd-dev/rgd/pkg/reconciler"
-	"github.com/rgd-dev/rgd/pkg/registrar"
+	"github.com/rgd-dev/rgd/internal/watch"
 	"github.com/rgd-dev/rgd/pkg/render"
-	"github.com/rgd-dev/rgd/pkg/rgdcontroller"
 	"github.com/rgd-dev/rgd/pkg/schemas"
-	"github.com/rgd-dev/rgd/pkg/watch"
 )
 
 // Version is written on the objects the engine manages
@@ -59,7 +59,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	// One REST client under the dynamic client, shared with the reconciler
 	// (which reads the API server's answers to creates and deletions).
-	restClient, err := reconciler.RESTClientFor(e.cfg)
+	restClient, err := instance.RESTClientFor(e.cfg)
 	if err != nil {
 		return fmt.Errorf("engine: REST client: %w", err)
 	}
@@ -102,7 +102,7 @@ func (e *Engine) Start(ctx context.Context) error {
 
 	watches := watch.NewManager(dyn, watch.Options{Logger: log.WithName("watch"), Metadata: meta})
 	defer watches.Stop()
-	instances := reconciler.New(dyn, watches, reconciler.Options{
+	instances := instance.New(dyn, watches, instance.Options{
 		Workers:           e.opts.Workers,
 		MaxCollectionSize: e.opts.MaxCollectionSize,
 		Logger:            log,
@@ -113,8 +113,8 @@ func (e *Engine) Start(ctx context.Context) error {
 		MaxRetryDelay:     e.opts.MaxRetryDelay,
 		EvalObserver:      e.evalObserver(),
 	})
-	rgds := rgdcontroller.New(dyn, watches, registrar.New(ext, registrar.Options{Logger: log.WithName("registrar")}), instances, resolver, invalidate,
-		rgdcontroller.Options{Workers: e.opts.RGDWorkers, AllowCRDDeletion: e.opts.AllowCRDDeletion, Logger: log, Metrics: e.metrics, Recorder: recorder,
+	rgds := rgd.New(dyn, watches, registrar.New(ext, registrar.Options{Logger: log.WithName("registrar")}), instances, resolver, invalidate,
+		rgd.Options{Workers: e.opts.RGDWorkers, AllowCRDDeletion: e.opts.AllowCRDDeletion, Logger: log, Metrics: e.metrics, Recorder: recorder,
 			MaxRetryDelay: e.opts.MaxRetryDelay})
 	instances.OnInstanceGone(rgds.InstanceGone)
 	if err := retry.Until(ctx, log, "watching ResourceGraphDefinitions and CRDs", e.opts.MaxRetryDelay, rgds.Start); err != nil {

@@ -1,0 +1,249 @@
+package instance
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/rgd-dev/rgd/pkg/metadata"
+)
+
+// deleteObject issues one DELETE and reports whether the API server's answer
+// proves that the object is gone already. The API server answers an
+// immediate deletion with a Status of success naming the deleted UID (or,
+// for some resources, with the object as it was, without a
+// deletionTimestamp); a deletion that waits for finalizers or a grace period
+// is answered with the object carrying a deletionTimestamp. Without a REST
+// client (Options.Client) nothing is proven here and the informer's Deleted
+// event is the proof.
+func (r *Reconciler) deleteObject(ctx context.Context, gvr schema.GroupVersionResource, namespace, name string, opts metav1.DeleteOptions) (gone bool, err error) {
+	if r.opts.Client == nil {
+		return false, r.dyn.Resource(gvr).Namespace(namespace).Delete(ctx, name, opts)
+	}
+	opts.TypeMeta = metav1.TypeMeta{Kind: "DeleteOptions", APIVersion: "v1"}
+	body, err := json.Marshal(&opts)
+	if err != nil {
+		return false, err
+	}
+	answer := r.opts.Client.Delete().
+		AbsPath(objectPath(gvr, namespace, name)...).
+		SetHeader("Content-Type", "application/json").
+		SetHeader("Accept", "application/json").
+		Body(body).
+		Do(ctx)
+	// Error, not Raw, decodes the API server's Status (see applyNew).
+	if err := answer.Error(); err != nil {
+		return false, err
+	}
+	raw, err := answer.Raw()
+	if err != nil {
+		return false, err
+	}
+	return deletedNow(raw, opts.Preconditions), nil
+}
+
+// objectPath is the REST path of one object.
+func objectPath(gvr schema.GroupVersionResource, namespace, name string) []string {
+	path := []string{"/apis", gvr.Group, gvr.Version}
+	if gvr.Group == "" {
+		path = []string{"/api", gvr.Version}
+	}
+	if namespace != "" {
+		path = append(path, "namespaces", namespace)
+	}
+	return append(path, gvr.Resource, name)
+}
+
+// deletedNow reads a successful DELETE's answer. Anything it cannot read
+// proves nothing.
+func deletedNow(raw []byte, pre *metav1.Preconditions) bool {
+	var answer struct {
+		Kind    string `json:"kind"`
+		Status  string `json:"status"`
+		Details *struct {
+			UID types.UID `json:"uid"`
+		} `json:"details"`
+		Metadata *struct {
+			UID               types.UID    `json:"uid"`
+			DeletionTimestamp *metav1.Time `json:"deletionTimestamp"`
+		} `json:"metadata"`
+	}
+	if err := json.Unmarshal(raw, &answer); err != nil {
+		return false
+	}
+	want := types.UID("")
+	if pre != nil && pre.UID != nil {
+		want = *pre.UID
+	}
+	switch {
+	case answer.Kind == "Status":
+		return answer.Status == metav1.StatusSuccess && answer.Details != nil && (want == "" || answer.Details.UID == want)
+	case answer.Metadata != nil:
+		return answer.Metadata.DeletionTimestamp == nil && (want == "" || answer.Metadata.UID == want)
+	}
+	return false
+}
+
+// deletions tracks the children rgd deleted until it has proof that they
+// are gone: the API server's answer, or the informer's Deleted event for
+// the UID rgd deleted.
+type deletions struct {
+	mu sync.Mutex
+	m  map[writtenKey]deletion
+}
+
+type deletion struct {
+	uid  types.UID
+	seen bool // the informer delivered its Deleted event
+}
+
+// expect records a deletion about to be issued. It comes before the
+// request, because the event may arrive before the answer.
+func (d *deletions) expect(k writtenKey, uid types.UID) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.m == nil {
+		d.m = map[writtenKey]deletion{}
+	}
+	d.m[k] = deletion{uid: uid}
+}
+
+// observe records a Deleted event; it counts only for the UID rgd deleted.
+func (d *deletions) observe(k writtenKey, uid types.UID) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if e, ok := d.m[k]; ok && e.uid == uid {
+		e.seen = true
+		d.m[k] = e
+	}
+}
+
+// settle forgets k: its deletion is proven otherwise, failed, or a new
+// object was written under its name.
+func (d *deletions) settle(k writtenKey) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.m, k)
+}
+
+// takeSeen reports, and forgets, a deletion whose event has been seen.
+func (d *deletions) takeSeen(k writtenKey) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if e, ok := d.m[k]; ok && e.seen {
+		delete(d.m, k)
+		return true
+	}
+	return false
+}
+
+// pending is the number of deletions not settled yet (for tests).
+func (d *deletions) pending() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.m)
+}
+
+// prune deletes children the instance no longer produces: resources gone
+// from the graph, excluded by includeWhen, or dropped from a forEach list.
+// Only objects that carry this instance's id are deleted; entries whose
+// objects are gone leave the inventory.
+func (p *pass) prune(ctx context.Context) error {
+	var gone, stale []Entry
+	for _, e := range p.inv {
+		ns, inGraph := p.states[e.Node]
+		switch {
+		case inGraph && !ns.complete:
+			continue // not fully rendered: keep
+		case inGraph && ns.state != stateSkipped && slices.ContainsFunc(ns.desired, func(d Entry) bool { return d.ref() == e.ref() }):
+			continue // still desired
+		}
+		stale = append(stale, e)
+	}
+	for _, e := range stale {
+		deleted, issued, err := p.r.deleteChild(ctx, p.inst, e)
+		if err != nil {
+			return err
+		}
+		if issued {
+			p.changed("Deleted", e)
+		}
+		if deleted {
+			gone = append(gone, e)
+		}
+	}
+	if len(gone) == 0 {
+		return nil
+	}
+	return p.saveInventory(ctx, p.inv.without(gone...))
+}
+
+// deleteChild deletes one child if it exists and carries the instance's id.
+// It reports whether the child is gone (or was never rgd's to delete), and
+// whether it issued the deletion now. A child is gone when the cache and
+// the API server agree, when the API server's answer to rgd's DELETE says
+// so, or when its informer delivered the Deleted event of the UID rgd
+// deleted.
+func (r *Reconciler) deleteChild(ctx context.Context, inst *unstructured.Unstructured, e Entry) (gone, issued bool, err error) {
+	gvr := e.GVR()
+	var live *unstructured.Unstructured
+	if cache, ok := r.watches.Cache(childKey(gvr)); ok {
+		live, _ = cache.Get(e.Namespace, e.Name)
+	}
+	wk := writtenKey{gvr: gvr, namespace: e.Namespace, name: e.Name}
+	if live == nil {
+		if r.deletions.takeSeen(wk) {
+			// rgd deleted it and its informer has seen it go.
+			return true, false, nil
+		}
+		// The cache may lag behind a create: only the API server can say
+		// that a child is gone.
+		obj, err := r.dyn.Resource(gvr).Namespace(e.Namespace).Get(ctx, e.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			r.deletions.settle(wk)
+			return true, false, nil
+		}
+		if err != nil {
+			return false, false, err
+		}
+		live = obj
+	}
+	if live.GetLabels()[metadata.LabelInstanceID] != string(inst.GetUID()) {
+		// Not proven to be this instance's: never delete it, just stop
+		// tracking it.
+		return true, false, nil
+	}
+	if live.GetDeletionTimestamp() != nil {
+		return false, false, nil
+	}
+	uid := live.GetUID()
+	policy := metav1.DeletePropagationBackground
+	r.deletions.expect(wk, uid) // before the request: its event may come before the answer
+	gone, err = r.deleteObject(ctx, gvr, e.Namespace, e.Name, metav1.DeleteOptions{
+		Preconditions:     &metav1.Preconditions{UID: &uid},
+		PropagationPolicy: &policy,
+	})
+	if gone || err != nil {
+		// Proven gone, or not deleted now: no event is awaited.
+		r.deletions.settle(wk)
+	}
+	switch {
+	case apierrors.IsNotFound(err):
+		return true, false, nil
+	case apierrors.IsConflict(err):
+		return false, false, nil // replaced meanwhile; look again next time
+	case err != nil:
+		return false, false, fmt.Errorf("deleting %s: %w", e, err)
+	}
+	r.applied.Delete(uid)
+	r.written.Delete(wk)
+	return gone, true, nil
+}

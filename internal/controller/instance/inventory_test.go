@@ -1,0 +1,39 @@
+package instance
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rgd-dev/rgd/pkg/metadata"
+)
+
+func TestInventoryRoundTrip(t *testing.T) {
+	cm := Entry{APIVersion: "v1", Kind: "ConfigMap", Resource: "configmaps", Namespace: "a", Name: "x", Node: "config", Wave: 1}
+	dep := Entry{APIVersion: "apps/v1", Kind: "Deployment", Resource: "deployments", Namespace: "a", Name: "x", Node: "deployment", Wave: 2}
+	ns := Entry{APIVersion: "v1", Kind: "Namespace", Resource: "namespaces", Name: "a", Node: "ns", Wave: 0}
+
+	var inv Inventory
+	inv, added := inv.with(dep, cm)
+	require.True(t, added)
+	inv, added = inv.with(cm, ns)
+	require.True(t, added)
+	_, added = inv.with(cm)
+	require.False(t, added, "an entry already there is not added twice")
+
+	back, err := readInventory(map[string]string{metadata.AnnotationInventory: inv.encode()})
+	require.NoError(t, err)
+	assert.Equal(t, inv, back)
+	assert.Equal(t, []Entry{dep}, back.lastWave())
+	assert.Equal(t, Inventory{cm, dep}, back.without(ns))
+	assert.Equal(t, "apps/v1 Deployment a/x", dep.String())
+}
+
+func TestReadInventoryErrors(t *testing.T) {
+	inv, err := readInventory(nil)
+	require.NoError(t, err)
+	assert.Empty(t, inv)
+	_, err = readInventory(map[string]string{metadata.AnnotationInventory: "{"})
+	assert.ErrorContains(t, err, "not a valid inventory")
+}

@@ -1,0 +1,541 @@
+package instance
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/rgd-dev/rgd/internal/metrics"
+	"github.com/rgd-dev/rgd/internal/reconcile"
+	"github.com/rgd-dev/rgd/internal/watch"
+	"github.com/rgd-dev/rgd/pkg/graph"
+	"github.com/rgd-dev/rgd/pkg/metadata"
+	"github.com/rgd-dev/rgd/pkg/render"
+)
+
+// Key identifies one instance.
+type Key struct {
+	// GVR is the resource of the instance's kind.
+	GVR schema.GroupVersionResource
+	// Namespace and Name of the instance.
+	Namespace, Name string
+}
+
+func (k Key) String() string {
+	if k.Namespace == "" {
+		return k.GVR.Resource + "/" + k.Name
+	}
+	return k.GVR.Resource + "/" + k.Namespace + "/" + k.Name
+}
+
+// Options configure a Reconciler.
+type Options struct {
+	// Workers is the number of instances reconciled at once (default 16).
+	Workers int
+	// MaxCollectionSize caps one forEach expansion (default 1000).
+	MaxCollectionSize int
+	// ApplyConcurrency caps the writes of one wave that run at once
+	// (default 8).
+	ApplyConcurrency int
+	// Logger receives logs.
+	Logger logr.Logger
+	// Metrics receives reconcile metrics; nil disables them.
+	Metrics *metrics.Metrics
+	// Recorder records Kubernetes events on instances; nil disables them.
+	Recorder record.EventRecorder
+	// Version is written in the kro.run/kro-version label.
+	Version string
+	// EvalObserver, when set, is told the duration of every CEL evaluation
+	// of this reconciler's passes (for a histogram); nil disables it.
+	EvalObserver render.Observer
+	// MaxRetryDelay caps the exponential backoff of an instance whose pass
+	// failed with an error that may heal (default 30 s).
+	MaxRetryDelay time.Duration
+	// Client is the REST client the dynamic client was built on (see
+	// dynamic.New). With it, a deletion the API server carried out at once
+	// is proven by its answer, and an instance's deletion waves follow each
+	// other within one pass; without it, each wave waits for its informer's
+	// Deleted events.
+	Client rest.Interface
+}
+
+// RESTClientFor returns the REST client for cfg that the dynamic client is
+// built on (dynamic.New) and that Options.Client takes: one connection and
+// one rate limit for both.
+func RESTClientFor(cfg *rest.Config) (*rest.RESTClient, error) {
+	c := dynamic.ConfigFor(cfg)
+	c.GroupVersion = nil
+	return rest.UnversionedRESTClientFor(c)
+}
+
+// Kind is what the reconciler needs to serve one generated kind.
+type Kind struct {
+	// Graph is the compiled graph; it is swapped when the RGD changes.
+	Graph *graph.Graph
+	// RGDName and RGDUID identify the ResourceGraphDefinition.
+	RGDName string
+	RGDUID  types.UID
+	// AdoptExisting lets templates take over objects rgd did not create.
+	AdoptExisting bool
+}
+
+// Reconciler reconciles the instances of every registered kind.
+type Reconciler struct {
+	dyn     dynamic.Interface
+	watches *watch.Manager
+	opts    Options
+	log     logr.Logger
+	loop    *reconcile.Loop[Key]
+
+	mu    sync.RWMutex
+	kinds map[schema.GroupVersionResource]*kindState
+	// byGroupKind maps an instance kind to its resource, to route child
+	// events (children carry the instance's group and kind in labels).
+	byGroupKind map[schema.GroupKind]schema.GroupVersionResource
+	// externals maps an external object to the instances that read it.
+	externals map[externalKey]map[Key]bool
+	// selectors lists, per GVR, the instances that read objects of it by
+	// selector.
+	selectors map[schema.GroupVersionResource]map[Key]bool
+
+	// applied remembers, per child UID, the last desired state rgd applied
+	// and the resourceVersion it produced, so that an unchanged child costs
+	// no comparison and no write. An entry goes when its child's Deleted
+	// event arrives.
+	applied sync.Map // types.UID -> appliedRecord
+
+	// written holds children rgd just wrote until the informer cache has
+	// them, so that a reconcile right after a write (the write's own
+	// events trigger one) does not write again while the cache lags.
+	written sync.Map // writtenKey -> writtenObject
+	// instanceWrites holds, per instance, the object rgd's last write of it
+	// returned, until the informer cache has caught up (see latestInstance).
+	instanceWrites sync.Map // writtenKey -> writtenObject
+
+	// deleting remembers, per instance UID, when rgd started deleting it.
+	deleting sync.Map // types.UID -> time.Time
+	// deletions holds the children rgd deleted until they are proven gone.
+	deletions deletions
+
+	// onGone is told when an instance of a kind is gone.
+	onGone func(schema.GroupVersionResource)
+
+	// states holds each instance's last state, by UID, for the gauge.
+	statesMu sync.Mutex
+	states   map[string]string
+}
+
+// OnInstanceGone sets a function told when an instance is gone (its
+// finalizer released or the object deleted), so that an RGD waiting for
+// its instances moves on at once. Call before Run.
+func (r *Reconciler) OnInstanceGone(fn func(schema.GroupVersionResource)) { r.onGone = fn }
+
+type kindState struct {
+	// kind.Graph is nil for a kind served only for deletion (see
+	// ServeDeletions).
+	kind Kind
+	// gk is the instance kind, which children carry in their labels.
+	gk schema.GroupKind
+	// layout is derived from kind.Graph once, when it is registered.
+	layout layout
+	// schemaChanged is when the instance schema last changed: the API
+	// server serves the new defaults a little after the CRD update, so for
+	// a while reconciles read instances from it rather than the cache.
+	schemaChanged time.Time
+	gvr           schema.GroupVersionResource
+	owner         string
+	cache         watch.Cache
+	watched       map[watch.Key]bool
+}
+
+type externalKey struct {
+	gvr             schema.GroupVersionResource
+	namespace, name string
+}
+
+type writtenKey struct {
+	gvr             schema.GroupVersionResource
+	namespace, name string
+}
+
+type appliedRecord struct {
+	hash            string
+	resourceVersion string
+}
+
+// New builds a Reconciler. Run starts its workers.
+func New(dyn dynamic.Interface, watches *watch.Manager, opts Options) *Reconciler {
+	if opts.Workers <= 0 {
+		opts.Workers = 16
+	}
+	if opts.MaxCollectionSize <= 0 {
+		opts.MaxCollectionSize = 1000
+	}
+	if opts.ApplyConcurrency <= 0 {
+		opts.ApplyConcurrency = 8
+	}
+	if opts.Version == "" {
+		opts.Version = "dev"
+	}
+	r := &Reconciler{
+		dyn:         dyn,
+		watches:     watches,
+		opts:        opts,
+		log:         opts.Logger.WithName("instances"),
+		kinds:       map[schema.GroupVersionResource]*kindState{},
+		byGroupKind: map[schema.GroupKind]schema.GroupVersionResource{},
+		externals:   map[externalKey]map[Key]bool{},
+		selectors:   map[schema.GroupVersionResource]map[Key]bool{},
+		states:      map[string]string{},
+	}
+	r.loop = reconcile.New(r.reconcile, reconcile.Options[Key]{
+		Name:     "instance",
+		Workers:  opts.Workers,
+		MaxDelay: opts.MaxRetryDelay,
+		Logger:   r.log,
+		Metrics:  opts.Metrics,
+	})
+	return r
+}
+
+// Register starts serving a kind, or moves it to a new graph: the instance
+// informer and the informers of every kind the graph creates or reads are
+// started (and synced) before the first instance is reconciled; every
+// instance is then reconciled against the new graph.
+func (r *Reconciler) Register(ctx context.Context, k Kind) error {
+	g := k.Graph
+	gvr := g.Instance.Resource
+	owner := "kind/" + gvr.String()
+
+	r.mu.RLock()
+	existing := r.kinds[gvr]
+	r.mu.RUnlock()
+
+	want := map[watch.Key]bool{}
+	// The children's informers keep of each object only what the graph
+	// uses (the union over the resources of a kind; nil: everything).
+	fields := map[schema.GroupVersionResource][][]string{}
+	whole := map[schema.GroupVersionResource]bool{}
+	for _, res := range g.Resources {
+		if res.External {
+			want[watch.Key{GVR: res.GVR}] = true
+			continue
+		}
+		want[childKey(res.GVR)] = true
+		want[foreignKey(res.GVR)] = true
+		used := res.UsedFields()
+		if used == nil {
+			whole[res.GVR] = true
+		}
+		fields[res.GVR] = append(fields[res.GVR], used...)
+	}
+	for key := range want {
+		var used [][]string
+		if key == childKey(key.GVR) && !whole[key.GVR] {
+			used = fields[key.GVR]
+		}
+		if _, err := r.watches.WatchFields(ctx, owner, key, used, r.childHandler(key)); err != nil {
+			return fmt.Errorf("watching %s: %w", key.GVR, err)
+		}
+	}
+	instKey := watch.Key{GVR: gvr}
+	var schemaChanged time.Time
+	if existing != nil {
+		schemaChanged = existing.schemaChanged
+	}
+	if existing != nil && existing.kind.Graph != nil && !equality.Semantic.DeepEqual(existing.kind.Graph.CRD.Spec.Versions, g.CRD.Spec.Versions) {
+		schemaChanged = time.Now()
+		// The schema changed: instances cached before were decoded without
+		// its new defaults, and no event will refresh them (etcd did not
+		// change). List them again.
+		r.watches.Release(owner, instKey)
+	}
+	cache, err := r.watches.Watch(ctx, owner, instKey, r.instanceHandler(gvr))
+	if err != nil {
+		return fmt.Errorf("watching instances of %s: %w", gvr, err)
+	}
+	want[instKey] = true
+
+	gk := schema.GroupKind{Group: gvr.Group, Kind: g.Instance.GVK.Kind}
+	r.mu.Lock()
+	st := &kindState{kind: k, gk: gk, layout: newLayout(g), gvr: gvr, owner: owner, cache: cache, watched: want, schemaChanged: schemaChanged}
+	r.kinds[gvr] = st
+	r.byGroupKind[gk] = gvr
+	r.mu.Unlock()
+
+	if existing != nil {
+		for key := range existing.watched {
+			if !want[key] {
+				r.watches.Release(owner, key)
+			}
+		}
+	}
+	// Every instance moves to the new graph.
+	for _, obj := range cache.List("", nil) {
+		r.loop.Add(Key{GVR: gvr, Namespace: obj.GetNamespace(), Name: obj.GetName()})
+	}
+	return nil
+}
+
+// ServeDeletions serves a kind for which no graph could be compiled (the
+// engine restarted while its RGD does not compile, or cannot look up its
+// schemas yet): an instance being deleted is finalized from the inventory
+// it carries, which needs no graph; every other instance is left as it is
+// until Register brings the graph. A kind already served is left alone.
+func (r *Reconciler) ServeDeletions(ctx context.Context, gvr schema.GroupVersionResource, kind, rgdName string, rgdUID types.UID) error {
+	r.mu.RLock()
+	_, served := r.kinds[gvr]
+	r.mu.RUnlock()
+	if served {
+		return nil
+	}
+	owner := "kind/" + gvr.String()
+	instKey := watch.Key{GVR: gvr}
+	cache, err := r.watches.Watch(ctx, owner, instKey, r.instanceHandler(gvr))
+	if err != nil {
+		return fmt.Errorf("watching instances of %s: %w", gvr, err)
+	}
+	gk := schema.GroupKind{Group: gvr.Group, Kind: kind}
+	r.mu.Lock()
+	if _, served := r.kinds[gvr]; served {
+		r.mu.Unlock()
+		return nil // Register won the race
+	}
+	r.kinds[gvr] = &kindState{kind: Kind{RGDName: rgdName, RGDUID: rgdUID}, gk: gk, gvr: gvr, owner: owner, cache: cache,
+		watched: map[watch.Key]bool{instKey: true}}
+	r.byGroupKind[gk] = gvr
+	r.mu.Unlock()
+	for _, obj := range cache.List("", nil) {
+		if obj.GetDeletionTimestamp() != nil {
+			r.loop.Add(Key{GVR: gvr, Namespace: obj.GetNamespace(), Name: obj.GetName()})
+		}
+	}
+	return nil
+}
+
+// Deregister stops serving a kind: its instances are no longer reconciled.
+func (r *Reconciler) Deregister(gvr schema.GroupVersionResource) {
+	r.mu.Lock()
+	st := r.kinds[gvr]
+	delete(r.kinds, gvr)
+	if st != nil {
+		delete(r.byGroupKind, st.gk)
+	}
+	r.mu.Unlock()
+	if st != nil {
+		r.watches.ReleaseAll(st.owner)
+	}
+}
+
+// Instances returns the number of instances of a registered kind.
+func (r *Reconciler) Instances(gvr schema.GroupVersionResource) (int, bool) {
+	r.mu.RLock()
+	st := r.kinds[gvr]
+	r.mu.RUnlock()
+	if st == nil {
+		return 0, false
+	}
+	return len(st.cache.List("", nil)), true
+}
+
+// QueueLen returns the number of instances waiting to be reconciled.
+func (r *Reconciler) QueueLen() int { return r.loop.Len() }
+
+// childKey is the informer of a kind's children: every object rgd owns.
+func childKey(gvr schema.GroupVersionResource) watch.Key {
+	return watch.Key{GVR: gvr, Selector: metadata.LabelOwned + "=true"}
+}
+
+// foreignKey is the informer of every object of gvr that rgd does not own,
+// metadata only: together with childKey's it is a complete view of what
+// exists, so that rgd knows without asking the API server whether a name it
+// is about to create is free.
+func foreignKey(gvr schema.GroupVersionResource) watch.Key {
+	return watch.Key{GVR: gvr, Selector: metadata.LabelOwned + "!=true", MetadataOnly: true}
+}
+
+// instanceHandler enqueues an instance when something rgd acts on changed:
+// its spec (generation), labels, annotations, finalizers or deletion; not
+// when only its status changed (rgd's own status writes).
+func (r *Reconciler) instanceHandler(gvr schema.GroupVersionResource) watch.Handler {
+	return func(ev watch.Event) {
+		obj := ev.Object
+		if ev.Type == watch.Updated && ev.Old != nil && !instanceChanged(ev.Old, obj) {
+			return
+		}
+		if ev.Type == watch.Updated && r.isOwnWrite(gvr, obj) {
+			// The echo of rgd's own write: the pass that wrote it went on
+			// from what the write returned.
+			return
+		}
+		r.loop.Add(Key{GVR: gvr, Namespace: obj.GetNamespace(), Name: obj.GetName()})
+	}
+}
+
+func instanceChanged(old, cur *unstructured.Unstructured) bool {
+	return old.GetGeneration() != cur.GetGeneration() ||
+		!equalStrings(old.GetLabels(), cur.GetLabels()) ||
+		!equalStrings(old.GetAnnotations(), cur.GetAnnotations()) ||
+		len(old.GetFinalizers()) != len(cur.GetFinalizers()) ||
+		(old.GetDeletionTimestamp() == nil) != (cur.GetDeletionTimestamp() == nil)
+}
+
+func equalStrings(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// childHandler routes events of children (by their instance labels) and of
+// external objects (by the instances that read them) to instances.
+func (r *Reconciler) childHandler(key watch.Key) watch.Handler {
+	if key.Selector == "" || key.MetadataOnly {
+		// External objects, and objects of others whose names instances
+		// want: both are routed by name to the instances that asked.
+		return func(ev watch.Event) { r.routeExternal(key.GVR, ev.Object) }
+	}
+	return func(ev watch.Event) {
+		if ev.Type == watch.Deleted {
+			k := writtenKey{gvr: key.GVR, namespace: ev.Object.GetNamespace(), name: ev.Object.GetName()}
+			r.deletions.observe(k, ev.Object.GetUID())
+			// Whoever deleted it, nothing will be compared with it again.
+			r.applied.Delete(ev.Object.GetUID())
+		}
+		labels := ev.Object.GetLabels()
+		gk := schema.GroupKind{Group: labels[metadata.LabelInstanceGroup], Kind: labels[metadata.LabelInstanceKind]}
+		r.mu.RLock()
+		gvr, ok := r.byGroupKind[gk]
+		st := r.kinds[gvr]
+		r.mu.RUnlock()
+		if !ok || labels[metadata.LabelInstanceName] == "" {
+			return
+		}
+		if ev.Type == watch.Updated && ev.Old != nil && !childChangeMatters(st, key.GVR, labels[metadata.LabelNodeID], ev.Old, ev.Object) {
+			return
+		}
+		r.loop.Add(Key{GVR: gvr, Namespace: labels[metadata.LabelInstanceNamespace], Name: labels[metadata.LabelInstanceName]})
+	}
+}
+
+// childChangeMatters reports whether an update of a child can change what
+// its instance's next pass computes (see graph.Resource.SeesChange). When
+// the child's kind or node is not known, it does.
+func childChangeMatters(st *kindState, childGVR schema.GroupVersionResource, node string, old, cur *unstructured.Unstructured) bool {
+	if st == nil || st.kind.Graph == nil || node == "" {
+		return true
+	}
+	res := st.kind.Graph.Resource(node)
+	if res == nil || res.GVR != childGVR {
+		return true
+	}
+	return res.SeesChange(old.Object, cur.Object)
+}
+
+func (r *Reconciler) routeExternal(gvr schema.GroupVersionResource, obj *unstructured.Unstructured) {
+	r.mu.RLock()
+	var keys []Key
+	for k := range r.externals[externalKey{gvr: gvr, namespace: obj.GetNamespace(), name: obj.GetName()}] {
+		keys = append(keys, k)
+	}
+	for k := range r.selectors[gvr] {
+		keys = append(keys, k)
+	}
+	r.mu.RUnlock()
+	for _, k := range keys {
+		r.loop.Add(k)
+	}
+}
+
+// trackExternal records that instance key reads an external object.
+func (r *Reconciler) trackExternal(key Key, gvr schema.GroupVersionResource, namespace, name string) {
+	ek := externalKey{gvr: gvr, namespace: namespace, name: name}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.externals[ek] == nil {
+		r.externals[ek] = map[Key]bool{}
+	}
+	r.externals[ek][key] = true
+}
+
+// trackSelector records that instance key reads objects of gvr by selector.
+func (r *Reconciler) trackSelector(key Key, gvr schema.GroupVersionResource) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.selectors[gvr] == nil {
+		r.selectors[gvr] = map[Key]bool{}
+	}
+	r.selectors[gvr][key] = true
+}
+
+// forget drops what the reconciler tracks for a deleted instance.
+func (r *Reconciler) forget(key Key) {
+	if r.onGone != nil {
+		defer r.onGone(key.GVR)
+	}
+	r.instanceWrites.Delete(writtenKey{gvr: key.GVR, namespace: key.Namespace, name: key.Name})
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for ek, m := range r.externals {
+		delete(m, key)
+		if len(m) == 0 {
+			delete(r.externals, ek)
+		}
+	}
+	for gvr, m := range r.selectors {
+		delete(m, key)
+		if len(m) == 0 {
+			delete(r.selectors, gvr)
+		}
+	}
+}
+
+// Run starts the workers and blocks until ctx ends.
+func (r *Reconciler) Run(ctx context.Context) {
+	go r.sweepWritten(ctx)
+	r.loop.Run(ctx)
+}
+
+// sweepWritten drops the children rgd wrote whose informer has had ample
+// time to catch up: a pass drops the entries it reads, but a child no pass
+// reads again would otherwise be held for ever.
+func (r *Reconciler) sweepWritten(ctx context.Context) {
+	t := time.NewTicker(writtenTTL)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			r.dropStaleWritten(now)
+		}
+	}
+}
+
+// dropStaleWritten drops the written children and instances older than
+// writtenTTL at now.
+func (r *Reconciler) dropStaleWritten(now time.Time) {
+	for _, m := range []*sync.Map{&r.written, &r.instanceWrites} {
+		m.Range(func(k, v any) bool {
+			if now.Sub(v.(writtenObject).at) > writtenTTL {
+				m.CompareAndDelete(k, v)
+			}
+			return true
+		})
+	}
+}
