@@ -111,3 +111,19 @@ func TestBackoffIsCapped(t *testing.T) {
 	}
 	assert.Equal(t, 30*time.Second, last)
 }
+
+// TestMarks checks that the marks survive wrapping and nesting, and that an
+// unmarked error carries none.
+func TestMarks(t *testing.T) {
+	base := errors.New("kind not served")
+	assert.True(t, IsWaiting(fmt.Errorf("compiling: %w", Waiting(base))))
+	assert.False(t, IsTerminal(Waiting(base)))
+	both := Terminal(fmt.Errorf("giving up: %w", Waiting(base)))
+	assert.True(t, IsTerminal(both))
+	assert.True(t, IsWaiting(both), "a mark further down the chain is found")
+	assert.ErrorIs(t, both, base)
+	assert.False(t, IsTerminal(base))
+	assert.False(t, IsWaiting(nil))
+	assert.NoError(t, Terminal(nil))
+	assert.NoError(t, Waiting(nil))
+}

@@ -13,11 +13,37 @@ type Result struct {
 	RequeueAfter time.Duration
 }
 
-// terminalError marks an error that retrying cannot heal.
-type terminalError struct{ err error }
+// mark is how an error asks the loop to treat it.
+type mark int
 
-func (e *terminalError) Error() string { return e.err.Error() }
-func (e *terminalError) Unwrap() error { return e.err }
+const (
+	markTerminal mark = iota + 1
+	markWaiting
+)
+
+// markedError is an error with a mark; it unwraps to the error it marks.
+type markedError struct {
+	err  error
+	mark mark
+}
+
+func (e *markedError) Error() string { return e.err.Error() }
+func (e *markedError) Unwrap() error { return e.err }
+
+// marked reports whether err, or an error it wraps, carries m.
+func marked(err error, m mark) bool {
+	var me *markedError
+	for err != nil {
+		if !errors.As(err, &me) {
+			return false
+		}
+		if me.mark == m {
+			return true
+		}
+		err = me.err
+	}
+	return false
+}
 
 // Terminal wraps err so that the loop does not retry it: the key waits for
 // an event (a change of the object, of its definition, or of what it
@@ -26,37 +52,25 @@ func Terminal(err error) error {
 	if err == nil {
 		return nil
 	}
-	return &terminalError{err: err}
+	return &markedError{err: err, mark: markTerminal}
 }
 
 // IsTerminal reports whether err, or an error it wraps, was marked Terminal.
-func IsTerminal(err error) bool {
-	var t *terminalError
-	return errors.As(err, &t)
-}
-
-// waitingError marks a pass that is waiting for something outside its
-// control that may appear any moment (a kind the cluster is about to serve).
-type waitingError struct{ err error }
-
-func (e *waitingError) Error() string { return e.err.Error() }
-func (e *waitingError) Unwrap() error { return e.err }
+func IsTerminal(err error) bool { return marked(err, markTerminal) }
 
 // Waiting wraps err so that the loop retries the key with backoff, as it
-// does any error, but counts and logs it as a wait rather than a failure.
-// Waiting(nil) is nil.
+// does any error, but counts and logs it as a wait (something outside the
+// pass's control that may appear any moment, such as a kind the cluster is
+// about to serve) rather than a failure. Waiting(nil) is nil.
 func Waiting(err error) error {
 	if err == nil {
 		return nil
 	}
-	return &waitingError{err: err}
+	return &markedError{err: err, mark: markWaiting}
 }
 
 // IsWaiting reports whether err, or an error it wraps, was marked Waiting.
-func IsWaiting(err error) bool {
-	var w *waitingError
-	return errors.As(err, &w)
-}
+func IsWaiting(err error) bool { return marked(err, markWaiting) }
 
 // RetryAfter returns the delay the API server asked for in an error it
 // answered (a 429 or 5xx with Retry-After), if any.
