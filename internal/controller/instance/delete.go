@@ -152,14 +152,14 @@ func (d *deletions) pending() int {
 	return len(d.m)
 }
 
-// prune deletes children the instance no longer produces: resources gone
-// from the graph, excluded by includeWhen, or dropped from a forEach list.
-// Only objects that carry this instance's id are deleted; entries whose
-// objects are gone leave the inventory.
-func (p *pass) prune(ctx context.Context) error {
-	var gone, stale []Entry
-	for _, e := range p.inv {
-		ns, inGraph := p.states[e.Node]
+// staleEntries returns the entries of the inventory that the pass's states
+// say the instance no longer produces. A resource that could not be fully
+// rendered (waiting for data, failed) keeps all its entries: what it would
+// produce is not known.
+func staleEntries(inv Inventory, states map[string]*nodeState) []Entry {
+	var stale []Entry
+	for _, e := range inv {
+		ns, inGraph := states[e.Node]
 		switch {
 		case inGraph && !ns.complete:
 			continue // not fully rendered: keep
@@ -168,7 +168,16 @@ func (p *pass) prune(ctx context.Context) error {
 		}
 		stale = append(stale, e)
 	}
-	for _, e := range stale {
+	return stale
+}
+
+// prune deletes children the instance no longer produces: resources gone
+// from the graph, excluded by includeWhen, or dropped from a forEach list.
+// Only objects that carry this instance's id are deleted; entries whose
+// objects are gone leave the inventory.
+func (p *pass) prune(ctx context.Context) error {
+	var gone []Entry
+	for _, e := range staleEntries(p.inv, p.states) {
 		deleted, issued, err := p.r.deleteChild(ctx, p.inst, e)
 		if err != nil {
 			return err

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -101,7 +100,7 @@ func (p *pass) plan(res *graph.Resource) []*action {
 	}
 	ns.complete = true
 	var actions []*action
-	cache, _ := p.r.watches.Cache(childKey(res.GVR))
+	view := cacheView{r: p.r}
 	seen := map[string]bool{}
 	for i, obj := range rendered.Objects {
 		u := &unstructured.Unstructured{Object: obj}
@@ -116,63 +115,28 @@ func (p *pass) plan(res *graph.Resource) []*action {
 		entry := p.st.layout.entry(res, u)
 		ns.desired = append(ns.desired, entry)
 		a := &action{node: res, index: i, obj: u, entry: entry}
-		var live *unstructured.Unstructured
-		if cache != nil {
-			live, _ = cache.Get(u.GetNamespace(), u.GetName())
-		}
-		wk := writtenKey{gvr: res.GVR, namespace: u.GetNamespace(), name: u.GetName()}
-		if w, ok := p.r.written.Load(wk); ok {
-			recent := w.(writtenObject).obj
-			switch {
-			case time.Since(w.(writtenObject).at) > writtenTTL:
-				p.r.written.Delete(wk) // never let a stale write hide a deletion
-			case live == nil:
-				live = recent // the cache has not seen rgd's write yet
-			case live.GetUID() == recent.GetUID() && olderVersion(live, recent):
-				live = recent
-			default:
-				p.r.written.Delete(wk) // the cache caught up
-			}
-		}
-		switch {
-		case live == nil:
-			p.planCreate(a, res)
-		case live.GetLabels()[metadata.LabelInstanceID] != string(p.inst.GetUID()):
+		v, live := decideChild(view, res.GVR, u, p.inst.GetUID(), p.st.kind.AdoptExisting)
+		a.live = live
+		switch v {
+		case verdictCreate:
+			a.create = true
+		case verdictAdopt:
+			p.r.trackExternal(p.key, res.GVR, u.GetNamespace(), u.GetName()) // hear when it goes away, or changes hands
+			a.adopt = true
+		case verdictRefuseForeign:
+			p.r.trackExternal(p.key, res.GVR, u.GetNamespace(), u.GetName())
+			a.err = p.refuseAdoption(a)
+		case verdictRefuseOtherInstance:
 			a.err = &refusedError{msg: fmt.Sprintf("%s belongs to another instance (%s %s/%s)", entry, live.GetLabels()[metadata.LabelInstanceKind],
 				live.GetLabels()[metadata.LabelInstanceNamespace], live.GetLabels()[metadata.LabelInstanceName])}
-		case live.GetDeletionTimestamp() != nil:
-			a.live = live
+		case verdictWaitDeleting:
 			a.message = fmt.Sprintf("%s is being deleted; waiting to create it again", entry)
-		case p.r.upToDate(live, u):
-			a.live, a.upToDate = live, true
-		default:
-			a.live = live // drift or a new desired state: apply
+		case verdictUpToDate:
+			a.upToDate = true
 		}
 		actions = append(actions, a)
 	}
 	return actions
-}
-
-// planCreate decides about a child rgd's cache does not hold: the cache of
-// everything else says whether the name is taken by an object rgd did not
-// create. Such an object is taken over only when the RGD allows it.
-func (p *pass) planCreate(a *action, res *graph.Resource) {
-	ns, name := a.obj.GetNamespace(), a.obj.GetName()
-	var other *unstructured.Unstructured
-	if cache, ok := p.r.watches.Cache(foreignKey(res.GVR)); ok {
-		other, _ = cache.Get(ns, name)
-	}
-	if other == nil {
-		a.create = true
-		return
-	}
-	// Hear when it goes away, or changes hands.
-	p.r.trackExternal(p.key, res.GVR, ns, name)
-	if p.st.kind.AdoptExisting {
-		a.adopt = true
-		return
-	}
-	a.err = p.refuseAdoption(a)
 }
 
 // refuseAdoption is the error of a child whose name an object rgd did not
