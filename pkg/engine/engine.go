@@ -57,25 +57,11 @@ func (e *Engine) Start(ctx context.Context) error {
 	if !e.started.CompareAndSwap(false, true) {
 		return errors.New("engine: already started")
 	}
-	// One REST client under the dynamic client, shared with the reconciler
-	// (which reads the API server's answers to creates and deletions).
-	restClient, err := instance.RESTClientFor(e.cfg)
+	c, err := newClients(e.cfg)
 	if err != nil {
-		return fmt.Errorf("engine: REST client: %w", err)
+		return err
 	}
-	dyn := dynamic.New(restClient)
-	ext, err := apiextensionsclientset.NewForConfig(e.cfg)
-	if err != nil {
-		return fmt.Errorf("engine: apiextensions client: %w", err)
-	}
-	kube, err := kubernetes.NewForConfig(e.cfg)
-	if err != nil {
-		return fmt.Errorf("engine: client: %w", err)
-	}
-	meta, err := metadata.NewForConfig(e.cfg)
-	if err != nil {
-		return fmt.Errorf("engine: metadata client: %w", err)
-	}
+	restClient, dyn, ext, kube, meta := c.rest, c.dyn, c.ext, c.kube, c.meta
 	log := e.opts.Logger
 	// Every step that talks to the API server is retried until it works or
 	// ctx ends: one failed request must not stop the engine.
@@ -86,13 +72,9 @@ func (e *Engine) Start(ctx context.Context) error {
 			return stopped(ctx, fmt.Errorf("engine: installing the ResourceGraphDefinition CRD: %w", err))
 		}
 	}
-	resolver, invalidate := e.opts.Resolver, func() {}
-	if resolver == nil {
-		live, err := schemas.Discovery(e.cfg, schemas.DiscoveryOptions{})
-		if err != nil {
-			return fmt.Errorf("engine: schema discovery: %w", err)
-		}
-		resolver, invalidate = schemas.Chain(live, schemas.Builtin()), live.Reset
+	resolver, invalidate, err := e.resolver()
+	if err != nil {
+		return err
 	}
 
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
@@ -142,6 +124,52 @@ func (e *Engine) Start(ctx context.Context) error {
 		log.Info("engine: workers still busy after 30s; stopping anyway")
 	}
 	return nil
+}
+
+// clients are the engine's connections to the API server.
+type clients struct {
+	// rest is the REST client under dyn, shared with the instance
+	// controller (which reads the API server's answers to creates and
+	// deletions): one connection and one rate limit for both.
+	rest *rest.RESTClient
+	dyn  dynamic.Interface
+	ext  apiextensionsclientset.Interface
+	kube kubernetes.Interface
+	meta metadata.Interface
+}
+
+// newClients builds the clients from cfg; an error is a configuration error.
+func newClients(cfg *rest.Config) (*clients, error) {
+	restClient, err := instance.RESTClientFor(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("engine: REST client: %w", err)
+	}
+	ext, err := apiextensionsclientset.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("engine: apiextensions client: %w", err)
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("engine: client: %w", err)
+	}
+	meta, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("engine: metadata client: %w", err)
+	}
+	return &clients{rest: restClient, dyn: dynamic.New(restClient), ext: ext, kube: kube, meta: meta}, nil
+}
+
+// resolver is the schema resolver of Options, else the cluster's discovery
+// backed by the built-in kinds, with what drops its cached schemas.
+func (e *Engine) resolver() (schemas.Resolver, func(), error) {
+	if e.opts.Resolver != nil {
+		return e.opts.Resolver, func() {}, nil
+	}
+	live, err := schemas.Discovery(e.cfg, schemas.DiscoveryOptions{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("engine: schema discovery: %w", err)
+	}
+	return schemas.Chain(live, schemas.Builtin()), live.Reset, nil
 }
 
 // evalObserver feeds the CEL evaluation histogram, when the engine has

@@ -116,19 +116,9 @@ func (r *Reconciler) reconcile(ctx context.Context, key Key) (reconcile.Result, 
 		r.forget(key)
 		return reconcile.Result{}, nil
 	}
-	inst := r.latestInstance(st.gvr, cached).DeepCopy()
-	if !st.schemaChanged.IsZero() && time.Since(st.schemaChanged) < schemaSettleTime {
-		// Right after a schema change the cache may hold the instance
-		// without its new defaults; the API server applies them on read.
-		fresh, err := r.dyn.Resource(st.gvr).Namespace(key.Namespace).Get(ctx, key.Name, metav1.GetOptions{})
-		switch {
-		case apierrors.IsNotFound(err):
-			r.forget(key)
-			return reconcile.Result{}, nil
-		case err != nil:
-			return reconcile.Result{}, err
-		}
-		inst = fresh
+	inst, err := r.readInstance(ctx, st, key, cached)
+	if inst == nil || err != nil {
+		return reconcile.Result{}, err
 	}
 	inv, invErr := readInventory(inst.GetAnnotations())
 	if inst.GetDeletionTimestamp() != nil {
@@ -149,7 +139,7 @@ func (r *Reconciler) reconcile(ctx context.Context, key Key) (reconcile.Result, 
 		})
 	}
 	firstPass := !slices.Contains(inst.GetFinalizers(), metadata.Finalizer)
-	inst, inv, err := r.ensureManaged(ctx, st, inst, inv)
+	inst, inv, err = r.ensureManaged(ctx, st, inst, inv)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
@@ -166,7 +156,34 @@ func (r *Reconciler) reconcile(ctx context.Context, key Key) (reconcile.Result, 
 		states: map[string]*nodeState{}, inv: inv, firstPass: firstPass,
 	}
 	p.in = render.NewInputs(p.g, inst.Object, nil).ObserveEvaluations(r.opts.EvalObserver)
-	err = p.walk(ctx)
+	return p.run(ctx)
+}
+
+// readInstance returns the instance to reconcile: the newer of the cache's
+// and rgd's own last write of it, or, right after a schema change, the API
+// server's (the cache may hold it without the new defaults, which the API
+// server applies on read). nil, without error, when it is gone.
+func (r *Reconciler) readInstance(ctx context.Context, st *kindState, key Key, cached *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	inst := r.latestInstance(st.gvr, cached).DeepCopy()
+	if st.schemaChanged.IsZero() || time.Since(st.schemaChanged) >= schemaSettleTime {
+		return inst, nil
+	}
+	fresh, err := r.dyn.Resource(st.gvr).Namespace(key.Namespace).Get(ctx, key.Name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		r.forget(key)
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	return fresh, nil
+}
+
+// run walks the graph, prunes and writes the status. It fails with the
+// writes that may heal, once the status has said what failed.
+func (p *pass) run(ctx context.Context) (reconcile.Result, error) {
+	st := p.st
+	err := p.walk(ctx)
 	if err != nil {
 		p.recordChanges()
 		return reconcile.Result{}, err

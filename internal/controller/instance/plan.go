@@ -111,32 +111,38 @@ func (p *pass) plan(res *graph.Resource) []*action {
 		} else {
 			seen[id] = true
 		}
-		p.decorate(res, u, i, len(rendered.Objects))
-		entry := p.st.layout.entry(res, u)
-		ns.desired = append(ns.desired, entry)
-		a := &action{node: res, index: i, obj: u, entry: entry}
-		v, live := decideChild(view, res.GVR, u, p.inst.GetUID(), p.st.kind.AdoptExisting)
-		a.live = live
-		switch v {
-		case verdictCreate:
-			a.create = true
-		case verdictAdopt:
-			p.r.trackExternal(p.key, res.GVR, u.GetNamespace(), u.GetName()) // hear when it goes away, or changes hands
-			a.adopt = true
-		case verdictRefuseForeign:
-			p.r.trackExternal(p.key, res.GVR, u.GetNamespace(), u.GetName())
-			a.err = p.refuseAdoption(a)
-		case verdictRefuseOtherInstance:
-			a.err = &refusedError{msg: fmt.Sprintf("%s belongs to another instance (%s %s/%s)", entry, live.GetLabels()[metadata.LabelInstanceKind],
-				live.GetLabels()[metadata.LabelInstanceNamespace], live.GetLabels()[metadata.LabelInstanceName])}
-		case verdictWaitDeleting:
-			a.message = fmt.Sprintf("%s is being deleted; waiting to create it again", entry)
-		case verdictUpToDate:
-			a.upToDate = true
-		}
-		actions = append(actions, a)
+		actions = append(actions, p.planChild(res, u, i, len(rendered.Objects), ns, view))
 	}
 	return actions
+}
+
+// planChild decorates one rendered object of a resource, records it as
+// desired, and decides what it needs.
+func (p *pass) planChild(res *graph.Resource, u *unstructured.Unstructured, i, size int, ns *nodeState, view childView) *action {
+	p.decorate(res, u, i, size)
+	entry := p.st.layout.entry(res, u)
+	ns.desired = append(ns.desired, entry)
+	a := &action{node: res, index: i, obj: u, entry: entry}
+	v, live := decideChild(view, res.GVR, u, p.inst.GetUID(), p.st.kind.AdoptExisting)
+	a.live = live
+	switch v {
+	case verdictCreate:
+		a.create = true
+	case verdictAdopt:
+		p.r.trackExternal(p.key, res.GVR, u.GetNamespace(), u.GetName()) // hear when it goes away, or changes hands
+		a.adopt = true
+	case verdictRefuseForeign:
+		p.r.trackExternal(p.key, res.GVR, u.GetNamespace(), u.GetName())
+		a.err = p.refuseAdoption(a)
+	case verdictRefuseOtherInstance:
+		a.err = &refusedError{msg: fmt.Sprintf("%s belongs to another instance (%s %s/%s)", entry, live.GetLabels()[metadata.LabelInstanceKind],
+			live.GetLabels()[metadata.LabelInstanceNamespace], live.GetLabels()[metadata.LabelInstanceName])}
+	case verdictWaitDeleting:
+		a.message = fmt.Sprintf("%s is being deleted; waiting to create it again", entry)
+	case verdictUpToDate:
+		a.upToDate = true
+	}
+	return a
 }
 
 // refuseAdoption is the error of a child whose name an object rgd did not
