@@ -117,9 +117,15 @@ func (c *Controller) reportFailure(name string, err error) {
 	if c.opts.Recorder == nil || c.cache == nil {
 		return
 	}
-	if obj, ok := c.cache.Get("", name); ok {
-		c.opts.Recorder.Eventf(obj, corev1.EventTypeWarning, "ReconcileFailed", "%v; retrying with backoff", err)
+	obj, ok := c.cache.Get("", name)
+	if !ok {
+		return
 	}
+	next := "retrying with backoff"
+	if reconcile.IsTerminal(err) {
+		next = "waiting for the ResourceGraphDefinition to change"
+	}
+	c.opts.Recorder.Eventf(obj, corev1.EventTypeWarning, "ReconcileFailed", "%v; %s", err, next)
 }
 
 // Start watches RGDs and waits for the informer to sync; Run does the work.

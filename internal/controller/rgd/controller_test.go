@@ -1,6 +1,7 @@
 package rgd
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -8,7 +9,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/tools/record"
 
+	"github.com/rgd-dev/rgd/internal/reconcile"
 	"github.com/rgd-dev/rgd/pkg/apis/kro/v1alpha1"
 	"github.com/rgd-dev/rgd/pkg/metadata"
 )
@@ -95,4 +98,31 @@ func TestGeneratedKind(t *testing.T) {
 	assert.False(t, ok, "no CRD of that RGD")
 	_, _, ok = (&Controller{}).generatedKind("web")
 	assert.False(t, ok, "no CRD cache yet")
+}
+
+// oneCache is a watch.Cache holding one cluster-scoped object.
+type oneCache struct{ obj *unstructured.Unstructured }
+
+func (c oneCache) Get(_, name string) (*unstructured.Unstructured, bool) {
+	return c.obj, name == c.obj.GetName()
+}
+func (c oneCache) List(string, labels.Selector) []*unstructured.Unstructured { return nil }
+func (c oneCache) ByIndex(string, string) []*unstructured.Unstructured       { return nil }
+func (c oneCache) HasSynced() bool                                           { return true }
+
+// TestReportFailureSaysWhatComesNext checks the Warning event of a failed
+// RGD reconcile: a failure that may heal is retried, a terminal one waits
+// for the RGD to change, and the event says which.
+func TestReportFailureSaysWhatComesNext(t *testing.T) {
+	rgd := &unstructured.Unstructured{}
+	rgd.SetAPIVersion("kro.run/v1alpha1")
+	rgd.SetKind("ResourceGraphDefinition")
+	rgd.SetName("web")
+	rec := record.NewFakeRecorder(2)
+	c := &Controller{cache: oneCache{obj: rgd}, opts: Options{Recorder: rec}}
+
+	c.reportFailure("web", errors.New("the API server answered 500"))
+	assert.Equal(t, "Warning ReconcileFailed the API server answered 500; retrying with backoff", <-rec.Events)
+	c.reportFailure("web", reconcile.Terminal(errors.New("resource \"config\": invalid")))
+	assert.Equal(t, "Warning ReconcileFailed resource \"config\": invalid; waiting for the ResourceGraphDefinition to change", <-rec.Events)
 }
