@@ -57,7 +57,7 @@ build() {
     return 0
   fi
   local start=$SECONDS tmp="$DIR/.$name.tmp.$$"
-  log "building $name ($pkg); a cold build takes minutes (kube-apiserver about 7 on 2 cores)"
+  log "building $name ($pkg); a cold build takes minutes (kube-apiserver about 20 on 2 cores)"
   if ! (cd "$moddir" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags='-s -w' -o "$tmp" "$pkg") >"$DIR/.$name.build.log" 2>&1; then
     rm -f "$tmp"
     echo "control-plane: building $name failed; last lines of $DIR/.$name.build.log:" >&2
