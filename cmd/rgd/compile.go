@@ -149,12 +149,20 @@ on usage errors or unreadable files. Kinds that are not built into Kubernetes ne
 	return cmd
 }
 
+// unknownKindHint is what the CLI adds to an unknown kind: where its schema
+// can come from. (The engine's message says nothing of flags: it reaches
+// RGD status in a cluster.)
+const unknownKindHint = " (pass its CRD with --crd FILE, or --kubeconfig to read it from a cluster)"
+
 func prefixLines(source string, err error) []string {
 	var list graph.ErrorList
 	if errors.As(err, &list) {
 		out := make([]string, len(list))
 		for i, e := range list {
 			out[i] = source + ": " + e.Error()
+			if e.Code == graph.CodeUnknownKind {
+				out[i] += unknownKindHint
+			}
 		}
 		return out
 	}

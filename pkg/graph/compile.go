@@ -573,7 +573,7 @@ func (c *compiler) parseExternalRef(res *Resource, pr *pendingResource, ref *v1a
 func (c *compiler) resolve(res *Resource, field string, gvk schema.GroupVersionKind) (*schemas.Resolved, bool) {
 	resolved, err := c.opts.Resolver.Resolve(c.ctx, gvk)
 	if errors.Is(err, schemas.ErrNotFound) {
-		c.errs.addCode(CodeUnknownKind, res.ID, field+".kind", "", "unknown kind %s in %s: not a built-in kind of Kubernetes and not in any CRD given (pass the CRD with --crd FILE, or --kubeconfig to read it from a cluster)", gvk.Kind, gvk.GroupVersion())
+		c.errs.addCode(CodeUnknownKind, res.ID, field+".kind", "", "unknown kind %s in %s: neither a built-in kind of Kubernetes nor served by a known CRD", gvk.Kind, gvk.GroupVersion())
 		return nil, false
 	}
 	if err != nil {
