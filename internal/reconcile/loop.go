@@ -161,31 +161,33 @@ func (l *Loop[K]) ProcessNext(ctx context.Context) bool {
 
 // schedule decides what follows a pass and returns its outcome.
 func (l *Loop[K]) schedule(ctx context.Context, key K, res Result, err error) string {
-	log := l.opts.Logger.WithValues(l.opts.Name, fmt.Sprint(key))
+	// Only the outcomes that log pay for formatting the key: a success is
+	// the hot path.
+	log := func() logr.Logger { return l.opts.Logger.WithValues(l.opts.Name, fmt.Sprint(key)) }
 	switch {
 	case err != nil && ctx.Err() != nil:
 		// Shutting down: the pass was cut short, not failed. The next
 		// leader (or this process, restarted) lists every key again.
-		log.V(1).Info("reconcile interrupted by shutdown", "error", err.Error())
+		log().V(1).Info("reconcile interrupted by shutdown", "error", err.Error())
 		return outcomeCanceled
 	case IsTerminal(err):
 		l.queue.Forget(key)
-		log.Info("reconcile failed; waiting for a change before trying again", "error", err.Error())
+		log().Info("reconcile failed; waiting for a change before trying again", "error", err.Error())
 		l.notify(key, err)
 		return outcomeTerminal
 	case IsWaiting(err):
 		delay := l.retryDelay(key, err)
 		l.queue.AddAfter(key, delay)
-		log.V(1).Info("waiting; trying again with backoff", "reason", err.Error(), "retryIn", delay.String())
+		log().V(1).Info("waiting; trying again with backoff", "reason", err.Error(), "retryIn", delay.String())
 		return outcomeRequeue
 	case err != nil:
 		delay := l.retryDelay(key, err)
 		l.queue.AddAfter(key, delay)
 		if apierrors.IsConflict(err) {
 			// Optimistic concurrency at work, not news.
-			log.V(1).Info("reconcile hit a write conflict; retrying", "error", err.Error(), "retryIn", delay.String())
+			log().V(1).Info("reconcile hit a write conflict; retrying", "error", err.Error(), "retryIn", delay.String())
 		} else {
-			log.Info("reconcile failed; retrying with backoff", "error", err.Error(), "retryIn", delay.String())
+			log().Info("reconcile failed; retrying with backoff", "error", err.Error(), "retryIn", delay.String())
 			l.notify(key, err)
 		}
 		return outcomeError
@@ -204,7 +206,7 @@ func (l *Loop[K]) schedule(ctx context.Context, key K, res Result, err error) st
 // (both capped by MaxDelay).
 func (l *Loop[K]) retryDelay(key K, err error) time.Duration {
 	delay := l.limiter.When(key)
-	if after, ok := RetryAfter(err); ok && after > delay {
+	if after, ok := retryAfter(err); ok && after > delay {
 		delay = min(after, l.opts.MaxDelay)
 	}
 	return delay

@@ -72,9 +72,9 @@ func Waiting(err error) error {
 // IsWaiting reports whether err, or an error it wraps, was marked Waiting.
 func IsWaiting(err error) bool { return marked(err, markWaiting) }
 
-// RetryAfter returns the delay the API server asked for in an error it
+// retryAfter returns the delay the API server asked for in an error it
 // answered (a 429 or 5xx with Retry-After), if any.
-func RetryAfter(err error) (time.Duration, bool) {
+func retryAfter(err error) (time.Duration, bool) {
 	if err == nil {
 		return 0, false
 	}

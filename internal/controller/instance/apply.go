@@ -156,12 +156,7 @@ func (r *Reconciler) applyNew(ctx context.Context, client dynamic.ResourceInterf
 		Body(body).
 		Do(ctx).
 		StatusCode(&code)
-	// Error, not Raw, decodes the API server's Status: its message, reason
-	// and details (Raw's error says only "unknown").
-	if err := answer.Error(); err != nil {
-		return nil, false, err
-	}
-	raw, err := answer.Raw()
+	raw, err := answerBody(answer)
 	if err != nil {
 		return nil, false, err
 	}

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 
 	"github.com/rgd-dev/rgd/pkg/metadata"
 )
@@ -39,15 +40,21 @@ func (r *Reconciler) deleteObject(ctx context.Context, gvr schema.GroupVersionRe
 		SetHeader("Accept", "application/json").
 		Body(body).
 		Do(ctx)
-	// Error, not Raw, decodes the API server's Status (see applyNew).
-	if err := answer.Error(); err != nil {
-		return false, err
-	}
-	raw, err := answer.Raw()
+	raw, err := answerBody(answer)
 	if err != nil {
 		return false, err
 	}
 	return deletedNow(raw, opts.Preconditions), nil
+}
+
+// answerBody returns the body of a successful answer. A failure is read
+// with Error, not Raw, which decodes the API server's Status (its message,
+// reason and details), where Raw's error says only "unknown".
+func answerBody(answer rest.Result) ([]byte, error) {
+	if err := answer.Error(); err != nil {
+		return nil, err
+	}
+	return answer.Raw()
 }
 
 // objectPath is the REST path of one object.
