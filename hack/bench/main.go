@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -18,9 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
@@ -186,41 +182,15 @@ func run(ctx context.Context, o options) (rep Report, err error) {
 			logf("stopping the control plane: %v", serr)
 		}
 	}()
-	cfg := cl.RESTConfig()
-	cfg.QPS, cfg.Burst = 5000, 10000
-	cs, err := kubernetes.NewForConfig(cfg)
+	w, err := newWorkload(ctx, o, cl)
 	if err != nil {
 		return rep, err
-	}
-	dyn, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		return rep, err
-	}
-	w := &workload{cs: cs, dyn: dyn, concurrency: o.concurrency, progress: os.Stderr}
-	for i := 0; i < o.namespaces; i++ {
-		w.namespaces = append(w.namespaces, fmt.Sprintf("bench-%d", i))
-	}
-	if err := w.createNamespaces(ctx); err != nil {
-		return rep, err
-	}
-	if o.kwok {
-		if err := createPodNodes(ctx, cs, podNodes(slices.Max(o.sizes))); err != nil {
-			return rep, err
-		}
 	}
 	pids := controlPlanePIDs(o.procRoot, cl.PIDs())
 
-	var baseline Counts
-	if o.scenarios["idle"] {
-		logf("baseline: waiting for the new cluster to quieten (at most %d writes in %s, heartbeats aside)", quietWrites, quietWindow)
-		if err := waitClusterQuiet(ctx, cs, 3*time.Minute); err != nil {
-			return rep, fmt.Errorf("the cluster did not quieten before the baseline: %w", err)
-		}
-		logf("baseline: the API server's mutating requests over %s without the engine", o.idle)
-		baseline, err = serverWindow(ctx, cs, o.idle)
-		if err != nil {
-			return rep, err
-		}
+	baseline, err := measureBaseline(ctx, o, w, logf)
+	if err != nil {
+		return rep, err
 	}
 
 	logf("starting rgd controller (--workers %d --qps %g --burst %d)", o.workers, o.qps, o.burst)
@@ -249,369 +219,47 @@ func run(ctx context.Context, o options) (rep Report, err error) {
 	return rep, nil
 }
 
-// runSize runs the scenarios at one size N.
-func runSize(ctx context.Context, o options, w *workload, eng *engineProc, pids map[string]int, baseline Counts, n int, add func(Row), logf func(string, ...any)) error {
-	if err := ResetPeakRSS(o.procRoot, eng.pid()); err != nil {
-		logf("could not reset the engine's peak RSS (%v): the peak is over the whole run", err)
-	}
-	var floor time.Duration
-	if o.scenarios["floor"] {
-		logf("N=%d floor: %d objects created directly, %d at a time", n, 4*n, o.concurrency)
-		var err error
-		var cpu cpuTimes
-		floor, cpu, err = w.floor(ctx, n, o.timeout, func() cpuTimes { return cpuOf(o.procRoot, pids) })
-		if err != nil {
-			return err
-		}
-		add(Row{Scenario: "floor", N: n, Measure: fmt.Sprintf("%d children created directly", 4*n), Value: Seconds(floor), Result: Info})
-		add(Row{Scenario: "floor", N: n, Measure: "CPU seconds used while creating them", Value: cpu.String(), Result: Info})
-	}
-
-	logf("N=%d create: %d instances, %d at a time", n, n, o.concurrency)
-	cpu0 := cpuOf(o.procRoot, pids)
-	engine0, server0 := requestCounts(ctx, eng, w.cs)
-	profiled := startProfiles(ctx, o.profileDir, n, eng, w.cs, logf)
-	create, err := w.createInstances(ctx, n, o.timeout)
-	if err != nil {
-		return err
-	}
-	profiled()
-	cpu := cpuOf(o.procRoot, pids).sub(cpu0)
-	engine1, server1 := requestCounts(ctx, eng, w.cs)
-	// Update, settle and delete wait for what the children show. Their
-	// informers' first lists come after the create phase's counts.
-	w.watchChildren(ctx)
-	defer w.stopWatchingChildren()
-	row := Row{Scenario: "create", N: n, Measure: "first create -> all ACTIVE", Value: Seconds(create), Result: Info}
-	switch n {
-	case 500:
-		row.Target, row.Result = "≤ 10 s (kro 77 s, tuned 41 s)", AtMost(create.Seconds(), 10)
-	case 2000:
-		row.Target, row.Result = "≤ 40 s", AtMost(create.Seconds(), 40)
-	}
-	add(row)
-	if floor > 0 {
-		ratio := create.Seconds() / floor.Seconds()
-		add(Row{Scenario: "create/floor", N: n, Measure: "ratio", Value: fmt.Sprintf("%.2fx", ratio), Target: "≤ 3x", Result: AtMost(ratio, 3)})
-	}
-	add(Row{Scenario: "create", N: n, Measure: "CPU seconds used while creating", Value: cpu.String(), Result: Info})
-	if engine0 != nil && engine1 != nil {
-		add(Row{Scenario: "create", N: n, Measure: "engine requests per instance while creating", Value: perInstance(engine1.Sub(engine0), n), Result: Info})
-	}
-	if server0 != nil && server1 != nil {
-		logf("N=%d create: API server requests by verb, resource, subresource and code: %s", n, server1.Sub(server0))
-	}
-
-	if o.scenarios["update"] {
-		logf("N=%d update: spec.value on every instance", n)
-		up, err := w.updateInstances(ctx, n, "v2", o.timeout)
-		if err != nil {
-			return err
-		}
-		row := Row{Scenario: "update", N: n, Measure: "patch all -> every ConfigMap and Deployment shows it", Value: Seconds(up), Result: Info}
-		if n == 500 {
-			row.Target, row.Result = "≤ 10 s", AtMost(up.Seconds(), 10)
-		}
-		add(row)
-	}
-
-	if o.scenarios["idle"] || o.scenarios["memory"] {
-		logf("N=%d settling: every Deployment available and shown in its instance, then the engine quiet", n)
-		if _, err := w.waitUntil(ctx, "settling", o.timeout, w.settledCheck(n, o.kwok)); err != nil {
-			return err
-		}
-		// Controllers may still be working through what the create phase
-		// gave them (at N=2000 without kwok the controller manager, at its
-		// default 20 requests a second, needs minutes for the ReplicaSets
-		// and Pods): the engine then follows real changes, which is not
-		// idle. Wait for the whole cluster to quieten.
-		logf("N=%d settling: the cluster quiet (at most %d writes in %s, heartbeats aside)", n, quietWrites, quietWindow)
-		start := time.Now()
-		err := waitClusterQuiet(ctx, w.cs, clusterSettleTimeout)
-		took := time.Since(start)
-		value := fmt.Sprintf("%.0f s after the engine", took.Seconds())
-		if err != nil {
-			logf("N=%d settling: the cluster did not quieten within %s (%v); measuring anyway", n, clusterSettleTimeout, err)
-			value = fmt.Sprintf("not within %s", clusterSettleTimeout)
-		}
-		add(Row{Scenario: "settle", N: n, Measure: "cluster quiet before the idle window", Value: value, Result: Info})
-		if err := settle(ctx, eng, 5*time.Second, 3*time.Minute); err != nil {
-			return err
-		}
-	}
-	if o.scenarios["idle"] {
-		if err := idleWindow(ctx, o, w, eng, baseline, n, add, logf); err != nil {
-			return err
-		}
-	}
-	if o.scenarios["memory"] {
-		s, err := ReadProc(o.procRoot, eng.pid())
-		if err != nil {
-			return err
-		}
-		add(Row{Scenario: "memory", N: n, Measure: "engine peak RSS (VmHWM) during this size", Value: MiB(s.HWM), Result: Info})
-		if m, err := eng.scrape(ctx); err == nil {
-			gauge := func(name string) uint64 { return uint64(m.CounterByLabel(name, "", nil)[""]) }
-			add(Row{Scenario: "memory", N: n, Measure: "engine Go heap in use / held but free / returned to the OS (settled)",
-				Value: fmt.Sprintf("%s / %s / %s", MiB(gauge("go_memstats_heap_inuse_bytes")),
-					MiB(gauge("go_memstats_heap_idle_bytes")-gauge("go_memstats_heap_released_bytes")), MiB(gauge("go_memstats_heap_released_bytes"))),
-				Result: Info})
-		}
-		row := Row{Scenario: "memory", N: n, Measure: "engine settled RSS (VmRSS)",
-			Value: fmt.Sprintf("%s (%s of it mapped from the binary)", MiB(s.RSS), MiB(s.RSSFile)), Result: Info}
-		if n == 500 {
-			row.Target = "— (kro 78 MB)"
-		}
-		if n == 2000 {
-			row.Target, row.Result = "< 150 MB", Under(float64(s.RSS), 150e6)
-		}
-		add(row)
-		if profiling(o.profileDir, logf) {
-			// Without gc=1: the heap as it stands, garbage included.
-			saveProfile(ctx, o.profileDir, fmt.Sprintf("rgd-heap-settled-%d.pprof", n), 0, eng.profile("heap"), logf)
-		}
-	}
-
-	logf("N=%d delete: every instance", n)
-	del, err := w.deleteInstances(ctx, n, o.timeout)
-	if err != nil {
-		return err
-	}
-	if o.scenarios["delete"] {
-		row := Row{Scenario: "delete", N: n, Measure: "delete all -> every child gone", Value: Seconds(del), Result: Info}
-		if n == 500 {
-			row.Target, row.Result = "≤ 10 s (kro 202 s, tuned 22 s)", AtMost(del.Seconds(), 10)
-		}
-		add(row)
-	}
-	return nil
-}
-
-// idleWindow measures the engine's writes and CPU over o.idle, and the API
-// server's mutating requests in the same window minus the baseline.
-func idleWindow(ctx context.Context, o options, w *workload, eng *engineProc, baseline Counts, n int, add func(Row), logf func(string, ...any)) error {
-	logf("N=%d idle: %s window", n, o.idle)
-	e0, err := eng.mutating(ctx)
-	if err != nil {
-		return err
-	}
-	p0, err := ReadProc(o.procRoot, eng.pid())
-	if err != nil {
-		return err
-	}
-	profiled := profileIdle(ctx, o.profileDir, n, o.idle, eng, logf)
-	server, err := serverWindow(ctx, w.cs, o.idle)
-	profiled()
-	if err != nil {
-		return err
-	}
-	e1, err := eng.mutating(ctx)
-	if err != nil {
-		return err
-	}
-	p1, err := ReadProc(o.procRoot, eng.pid())
-	if err != nil {
-		return err
-	}
-	perMin := 60 / o.idle.Seconds()
-	engine := e1.Sub(e0)
-	add(Row{Scenario: "idle", N: n, Measure: fmt.Sprintf("engine mutating requests in %s (own metrics)", o.idle),
-		Value: fmt.Sprintf("%g (%s)", engine.Total(), engine), Target: "0", Result: AtMost(engine.Total(), 0)})
-	excess := server.Sub(baseline)
-	add(Row{Scenario: "idle", N: n, Measure: fmt.Sprintf("API server mutating requests in %s minus baseline window", o.idle),
-		Value: fmt.Sprintf("%g − %g = %g (%s)", server.Total(), baseline.Total(), excess.Total(), excess), Target: "≈ engine's count (cross-check)", Result: Info})
-	cpuSec := p1.CPU - p0.CPU
-	pct := 100 * cpuSec / o.idle.Seconds()
-	add(Row{Scenario: "idle", N: n, Measure: "engine CPU while idle", Value: fmt.Sprintf("%.2f s/min (%.2f%% of a core)", cpuSec*perMin, pct),
-		Target: "< 1% of a core", Result: Under(pct, 1)})
-	return nil
-}
-
-// serverWindow returns the API server's mutating requests, by verb, over d.
-func serverWindow(ctx context.Context, cs kubernetes.Interface, d time.Duration) (Counts, error) {
-	before, err := serverMutating(ctx, cs)
+// newWorkload connects the benchmark's clients to the control plane, creates
+// the namespaces and, with kwok, the nodes that the instances' pods need.
+func newWorkload(ctx context.Context, o options, cl *devcluster.Cluster) (*workload, error) {
+	cfg := cl.RESTConfig()
+	cfg.QPS, cfg.Burst = 5000, 10000
+	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
-	select {
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-time.After(d):
-	}
-	after, err := serverMutating(ctx, cs)
+	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return after.Sub(before), nil
-}
-
-// requestCounts reads the engine's requests by verb and the API server's by
-// verb, resource and subresource; a failed scrape gives nil, as these are
-// diagnostics.
-func requestCounts(ctx context.Context, eng *engineProc, cs kubernetes.Interface) (engine, server Counts) {
-	if m, err := eng.scrape(ctx); err == nil {
-		engine = Counts(m.CounterByLabel("rgd_api_requests_total", "verb", nil))
+	w := &workload{cs: cs, dyn: dyn, concurrency: o.concurrency, progress: os.Stderr}
+	for i := 0; i < o.namespaces; i++ {
+		w.namespaces = append(w.namespaces, fmt.Sprintf("bench-%d", i))
 	}
-	if m, err := serverMetrics(ctx, cs); err == nil {
-		server = Counts(m.CounterByLabels("apiserver_request_total", "verb", "resource", "subresource", "code"))
-	}
-	return engine, server
-}
-
-// serverMetrics scrapes the API server's /metrics (with the admin token).
-func serverMetrics(ctx context.Context, cs kubernetes.Interface) (Metrics, error) {
-	raw, err := cs.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("API server /metrics: %w", err)
-	}
-	m, err := ParseMetrics(bytes.NewReader(raw))
-	if err != nil {
-		return nil, fmt.Errorf("API server /metrics: %w", err)
-	}
-	return m, nil
-}
-
-// perInstance renders counts divided by n: "GET 4, PATCH 1.2".
-func perInstance(c Counts, n int) string {
-	out := Counts{}
-	for k, v := range c {
-		out[k] = math.Round(v/float64(n)*100) / 100
-	}
-	return out.String()
-}
-
-func serverMutating(ctx context.Context, cs kubernetes.Interface) (Counts, error) {
-	m, err := serverMetrics(ctx, cs)
-	if err != nil {
+	if err := w.createNamespaces(ctx); err != nil {
 		return nil, err
 	}
-	out := Counts{}
-	for k, v := range m.CounterByLabels("apiserver_request_total", "verb", "resource") {
-		if verb, _, _ := strings.Cut(k, " "); slices.Contains(serverMutatingVerbs, verb) {
-			out[k] = v
+	if o.kwok {
+		if err := createPodNodes(ctx, cs, podNodes(slices.Max(o.sizes))); err != nil {
+			return nil, err
 		}
 	}
-	return out, nil
+	return w, nil
 }
 
-// The cluster counts as quiet when the API server served at most
-// quietWrites mutating requests, other than heartbeats (leases, which every
-// component renews every few seconds, and node status), in quietWindow.
-const (
-	quietWrites          = 2
-	quietWindow          = 5 * time.Second
-	clusterSettleTimeout = 15 * time.Minute
-)
-
-// waitClusterQuiet waits until the cluster is quiet, at most timeout.
-func waitClusterQuiet(ctx context.Context, cs kubernetes.Interface, timeout time.Duration) error {
-	return poll(ctx, timeout, func() (bool, error) {
-		c, err := serverWindow(ctx, cs, quietWindow)
-		if err != nil {
-			return false, err
-		}
-		var writes float64
-		for k, v := range c {
-			if _, resource, _ := strings.Cut(k, " "); resource != "leases" && resource != "nodes" {
-				writes += v
-			}
-		}
-		return writes <= quietWrites, nil
-	})
-}
-
-// settle waits until the engine's mutating request count has not moved for quiet.
-func settle(ctx context.Context, eng *engineProc, quiet, timeout time.Duration) error {
-	last, err := eng.mutating(ctx)
-	if err != nil {
-		return err
+// measureBaseline returns, when the idle scenario runs, the API server's
+// mutating requests over o.idle once the new cluster is quiet, before the
+// engine starts; nil otherwise.
+func measureBaseline(ctx context.Context, o options, w *workload, logf func(string, ...any)) (Counts, error) {
+	if !o.scenarios["idle"] {
+		return nil, nil
 	}
-	since := time.Now()
-	return poll(ctx, timeout, func() (bool, error) {
-		now, err := eng.mutating(ctx)
-		if err != nil {
-			return false, err
-		}
-		if now.Total() != last.Total() {
-			last, since = now, time.Now()
-		}
-		return time.Since(since) >= quiet, nil
-	})
-}
-
-// cpuTimes are CPU seconds by process name.
-type cpuTimes map[string]float64
-
-func cpuOf(root string, pids map[string]int) cpuTimes {
-	out := cpuTimes{}
-	for name, pid := range pids {
-		if s, err := ReadProc(root, pid); err == nil {
-			out[name] = s.CPU
-		}
+	logf("baseline: waiting for the new cluster to quieten (at most %d writes in %s, heartbeats aside)", quietWrites, quietWindow)
+	if err := waitClusterQuiet(ctx, w.cs, 3*time.Minute); err != nil {
+		return nil, fmt.Errorf("the cluster did not quieten before the baseline: %w", err)
 	}
-	return out
-}
-
-func (c cpuTimes) sub(base cpuTimes) cpuTimes {
-	out := cpuTimes{}
-	for k, v := range c {
-		out[k] = v - base[k]
-	}
-	return out
-}
-
-func (c cpuTimes) String() string {
-	var parts []string
-	for _, k := range []string{"rgd", "kube-apiserver", "etcd", "kube-controller", "kube-scheduler", "kwok", "bench client"} {
-		if v, ok := c[k]; ok {
-			parts = append(parts, fmt.Sprintf("%s %.1f", k, v))
-		}
-	}
-	return strings.Join(parts, ", ")
-}
-
-// controlPlanePIDs names the control plane's processes by their command name
-// (comm is cut to 15 characters: kube-controller-manager is kube-controller).
-func controlPlanePIDs(root string, pids []int) map[string]int {
-	out := map[string]int{}
-	for _, pid := range pids {
-		if name, err := ProcName(root, pid); err == nil {
-			out[name] = pid
-		}
-	}
-	return out
-}
-
-// podsPerNode is what kwok lets a node hold, whatever its status says.
-const podsPerNode = 110
-
-// podNodes is how many extra kwok nodes n instances need: one pod each, a
-// quarter more for rolling updates, beside devcluster's own node.
-func podNodes(n int) int { return (n + n/4 + podsPerNode - 1) / podsPerNode }
-
-// createPodNodes adds count kwok-managed nodes (devcluster's own fake node
-// holds only 110 pods), so that every Deployment can become Available.
-func createPodNodes(ctx context.Context, cs kubernetes.Interface, count int) error {
-	res := corev1.ResourceList{
-		corev1.ResourceCPU:    resource.MustParse("32"),
-		corev1.ResourceMemory: resource.MustParse("256Gi"),
-		corev1.ResourcePods:   *resource.NewQuantity(podsPerNode, resource.DecimalSI),
-	}
-	for i := 0; i < count; i++ {
-		name := fmt.Sprintf("bench-node-%d", i)
-		node := &corev1.Node{
-			ObjectMeta: metav1.ObjectMeta{
-				Name:        name,
-				Annotations: map[string]string{"kwok.x-k8s.io/node": "fake"},
-				Labels:      map[string]string{"type": "kwok", "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"},
-			},
-			Status: corev1.NodeStatus{Capacity: res, Allocatable: res, Phase: corev1.NodeRunning},
-		}
-		if _, err := cs.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil && !isAlreadyExists(err) {
-			return fmt.Errorf("creating node %s: %w", name, err)
-		}
-	}
-	return nil
+	logf("baseline: the API server's mutating requests over %s without the engine", o.idle)
+	return serverWindow(ctx, w.cs, o.idle)
 }
 
 // compileBench runs the compiler's Go benchmarks and turns them into rows.
