@@ -2,54 +2,29 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
-	"net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/uuid"
-	apiversion "k8s.io/apimachinery/pkg/version"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/client-go/tools/leaderelection"
-	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/klog/v2"
 
 	"github.com/rgd-dev/rgd/internal/metrics"
-	"github.com/rgd-dev/rgd/internal/retry"
 	"github.com/rgd-dev/rgd/pkg/engine"
 )
 
 func init() { extraCommands = append(extraCommands, newControllerCommand) }
-
-// serviceAccountNamespaceFile holds the pod's namespace when rgd runs in a cluster.
-const serviceAccountNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
-
-// Leader election timings: client-go's usual values.
-const (
-	leaseDuration = 15 * time.Second
-	renewDeadline = 10 * time.Second
-	retryPeriod   = 2 * time.Second
-)
 
 type controllerFlags struct {
 	kubeconfig       string
@@ -71,18 +46,6 @@ type controllerFlags struct {
 	verbosity        int
 	shutdownTimeout  time.Duration
 	maxRetryDelay    time.Duration
-}
-
-// runnableEngine is what `rgd controller` needs of an engine; tests replace
-// newControllerEngine to run the command around a fake.
-type runnableEngine interface {
-	Start(ctx context.Context) error
-	Ready() bool
-}
-
-// newControllerEngine builds the engine `rgd controller` runs.
-var newControllerEngine = func(cfg *rest.Config, opts engine.Options) (runnableEngine, error) {
-	return engine.New(cfg, opts)
 }
 
 func newControllerCommand() *cobra.Command {
@@ -116,23 +79,23 @@ the engine, releases the Lease and exits 0.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster config, then $KUBECONFIG or ~/.kube/config)")
-	fl.IntVar(&f.workers, "workers", 16, "instance reconciles that run at once")
-	fl.IntVar(&f.rgdWorkers, "rgd-workers", 2, "ResourceGraphDefinition reconciles that run at once")
-	fl.Float32Var(&f.qps, "qps", 100, "queries per second to the API server")
-	fl.IntVar(&f.burst, "burst", 200, "burst of queries to the API server")
-	fl.StringVar(&f.metricsAddr, "metrics-bind-address", ":8078", `address of /metrics ("0" disables it)`)
-	fl.StringVar(&f.probeAddr, "health-probe-bind-address", ":8079", `address of /healthz and /readyz ("0" disables it)`)
+	fl.IntVar(&f.workers, "workers", engine.DefaultWorkers, "instance reconciles that run at once")
+	fl.IntVar(&f.rgdWorkers, "rgd-workers", engine.DefaultRGDWorkers, "ResourceGraphDefinition reconciles that run at once")
+	fl.Float32Var(&f.qps, "qps", engine.DefaultQPS, "queries per second to the API server")
+	fl.IntVar(&f.burst, "burst", engine.DefaultBurst, "burst of queries to the API server")
+	fl.StringVar(&f.metricsAddr, "metrics-bind-address", engine.DefaultMetricsAddr, `address of /metrics ("0" disables it)`)
+	fl.StringVar(&f.probeAddr, "health-probe-bind-address", engine.DefaultProbeAddr, `address of /healthz and /readyz ("0" disables it)`)
 	fl.StringVar(&f.pprofAddr, "pprof-bind-address", "0", `address of Go's /debug/pprof profiles ("0", the default, disables it; bind it to loopback)`)
 	fl.BoolVar(&f.releaseMemory, "release-memory-when-idle", true, "return the memory freed after a burst of work to the OS as soon as the engine is quiet")
 	fl.IntVar(&f.gcPercent, "gc-percent", defaultGCPercent, "Go's GOGC for the engine: how far the heap grows past its live size before a collection (the GOGC environment variable, when set, wins)")
 	fl.BoolVar(&f.leaderElect, "leader-elect", inCluster, "run the engine only while holding a Lease (default true in a cluster)")
 	fl.StringVar(&f.leaderNamespace, "leader-election-namespace", "", "namespace of the Lease (default: the pod's namespace, else \"default\")")
-	fl.StringVar(&f.leaderID, "leader-election-id", "rgd-controller", "name of the Lease")
+	fl.StringVar(&f.leaderID, "leader-election-id", engine.DefaultLeaseName, "name of the Lease")
 	fl.BoolVar(&f.installCRDs, "install-crds", true, "create or update the ResourceGraphDefinition CRD at start")
 	fl.BoolVar(&f.allowCRDDeletion, "allow-crd-deletion", false, "delete a generated CRD, and so every instance, when its RGD is deleted")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.IntVarP(&f.verbosity, "v", "v", 0, "log verbosity (0: info; higher: more detail)")
-	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to wait for the engine to stop after SIGINT or SIGTERM")
+	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", engine.DefaultShutdownTimeout, "how long to wait for the engine to stop after SIGINT or SIGTERM")
 	fl.DurationVar(&f.maxRetryDelay, "max-retry-delay", engine.DefaultMaxRetryDelay, "cap of the exponential backoff with which failed work (a reconcile, a start-up step) is retried")
 	return cmd
 }
@@ -219,19 +182,6 @@ func loadRESTConfig(kubeconfig string) (*rest.Config, error) {
 	return cfg, nil
 }
 
-// leaderNamespace is the Lease's namespace: the flag, else the pod's, else "default".
-func leaderNamespace(flag, nsFile string) string {
-	if flag != "" {
-		return flag
-	}
-	if b, err := os.ReadFile(nsFile); err == nil {
-		if ns := strings.TrimSpace(string(b)); ns != "" {
-			return ns
-		}
-	}
-	return "default"
-}
-
 // newRegistry returns the Prometheus registry of the process: Go and process
 // collectors and the API request counter (the engine adds its own).
 func newRegistry() *prometheus.Registry {
@@ -241,66 +191,10 @@ func newRegistry() *prometheus.Registry {
 	return reg
 }
 
-// serveHTTP listens on addr and serves h until ctx ends; it returns the
-// bound address (addr may use port 0). addr "0" or "" disables it.
-func serveHTTP(ctx context.Context, wg *sync.WaitGroup, log logr.Logger, what, addr string, h http.Handler) (string, error) {
-	if addr == "0" || addr == "" {
-		log.Info("disabled", "server", what)
-		return "", nil
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", fmt.Errorf("%s: listening on %s: %w", what, addr, err)
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error(err, "server stopped", "server", what)
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		<-ctx.Done()
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shutdownCtx)
-	}()
-	log.Info("serving", "server", what, "address", ln.Addr().String())
-	return ln.Addr().String(), nil
-}
-
-// pprofHandler serves Go's runtime profiles under /debug/pprof/.
-func pprofHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	return mux
-}
-
-// probeHandler serves /healthz (200 while the process runs) and /readyz
-// (200 while ready says so, else 503).
-func probeHandler(ready func() bool) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = io.WriteString(w, "ok\n")
-	})
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !ready() {
-			http.Error(w, "engine not ready", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = io.WriteString(w, "ok\n")
-	})
-	return mux
-}
-
-// runController runs the engine until ctx ends (or the engine fails, or the
-// Lease is lost), then stops it within f.shutdownTimeout.
+// runController runs the engine as engine.Run hosts it, with the options
+// the flags give, until ctx ends (or the engine fails, or the Lease is
+// lost). What it sets itself is the process's: logging, GOGC, the metrics
+// registry's Go and process collectors.
 func runController(ctx context.Context, logOut io.Writer, f controllerFlags) error {
 	log := newLogger(logOut, f.logFormat, f.verbosity)
 	klog.SetLogger(log.WithName("client-go"))
@@ -314,15 +208,15 @@ func runController(ctx context.Context, logOut io.Writer, f controllerFlags) err
 		return err
 	}
 	cfg = rest.CopyConfig(cfg)
-	cfg.QPS, cfg.Burst = f.qps, f.burst
 	cfg.UserAgent = "rgd-controller"
-
 	reg := newRegistry()
-	eng, err := newControllerEngine(cfg, engine.Options{
+	eng, err := engine.New(cfg, engine.Options{
 		Logger:           log.WithName("engine"),
 		Metrics:          reg,
 		Workers:          f.workers,
 		RGDWorkers:       f.rgdWorkers,
+		QPS:              f.qps,
+		Burst:            f.burst,
 		AllowCRDDeletion: f.allowCRDDeletion,
 		InstallCRD:       f.installCRDs,
 		MaxRetryDelay:    f.maxRetryDelay,
@@ -332,207 +226,15 @@ func runController(ctx context.Context, logOut io.Writer, f controllerFlags) err
 	if err != nil {
 		return fmt.Errorf("creating the engine: %w", err)
 	}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return err
-	}
-	// The HTTP servers live until the engine has stopped, so that /healthz
-	// answers during shutdown.
-	serveCtx, stopServing := context.WithCancel(context.Background())
-	var servers sync.WaitGroup
-	defer func() { stopServing(); servers.Wait() }()
-	if _, err := serveHTTP(serveCtx, &servers, log, "metrics", f.metricsAddr,
-		promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})); err != nil {
-		return err
-	}
-	// engineDone receives Start's result once the engine has run. The
-	// engine starts at most once, and never after shutdown has begun.
-	engineDone := make(chan error, 1)
-	var (
-		mu    sync.Mutex
-		state = engineIdle
-	)
-	// A replica is ready once its engine is, and, with leader election,
-	// while it waits for the Lease: a standby that never turned ready would
-	// hold up every rolling update of a Deployment (the new pod waits for
-	// the old one's Lease, the old one waits for the new pod to be ready).
-	// Until the API server has answered, no replica is ready.
-	var connected atomic.Bool
-	ready := func() bool {
-		if eng.Ready() {
-			return true
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		return f.leaderElect && state == engineIdle && connected.Load()
-	}
-	if _, err := serveHTTP(serveCtx, &servers, log, "health probes", f.probeAddr, probeHandler(ready)); err != nil {
-		return err
-	}
-	if _, err := serveHTTP(serveCtx, &servers, log, "pprof", f.pprofAddr, pprofHandler()); err != nil {
-		return err
-	}
-	// An API server that does not answer yet is waited for, not a reason to
-	// exit: in a cluster, exiting turns a blip into a CrashLoopBackOff.
-	err = retry.Until(ctx, log, "reaching the API server at "+cfg.Host, f.maxRetryDelay, func(ctx context.Context) error {
-		version, err := serverVersion(ctx, cs)
-		if err != nil {
-			return err
-		}
-		log.Info("connected", "host", cfg.Host, "serverVersion", version.GitVersion)
-		return nil
-	})
-	if err != nil {
-		log.Info("stopped before the API server answered", "error", err.Error())
-		return nil
-	}
-	connected.Store(true)
-	runEngine := func(runCtx context.Context) {
-		mu.Lock()
-		if state != engineIdle {
-			mu.Unlock()
-			return
-		}
-		state = engineRunning
-		mu.Unlock()
-		log.Info("starting the engine", "workers", f.workers, "rgdWorkers", f.rgdWorkers)
-		engineDone <- eng.Start(runCtx)
-	}
-	// closeEngine forbids later starts and says whether the engine ran.
-	closeEngine := func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		ran := state == engineRunning
-		state = engineClosed
-		return ran
-	}
-
-	// electionDone is closed when leader election has ended (never without it).
-	electionDone := make(chan struct{})
-	stopElection := func() {}
-	if !f.leaderElect {
-		go runEngine(ctx)
-	} else {
-		ns := leaderNamespace(f.leaderNamespace, serviceAccountNamespaceFile)
-		elector, err := newElector(cs, ns, f.leaderID, log, func(leadCtx context.Context) {
-			// Stop on a signal or on losing the Lease, whichever comes first.
-			runCtx, cancel := context.WithCancel(leadCtx)
-			defer cancel()
-			defer context.AfterFunc(ctx, cancel)()
-			runEngine(runCtx)
-		})
-		if err != nil {
-			return err
-		}
-		// The election's context ends only after the engine has stopped, so
-		// that the Lease is released (ReleaseOnCancel) once nothing runs.
-		electionCtx, cancel := context.WithCancel(klog.NewContext(context.Background(), log.WithName("leader-election")))
-		stopElection = cancel
-		go func() {
-			defer close(electionDone)
-			elector.Run(electionCtx)
-		}()
-		defer cancel()
-	}
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down")
-	case err := <-engineDone:
-		engineDone <- err // for the wait below
-		if err != nil {
-			runErr = fmt.Errorf("the engine stopped: %w", err)
-		} else {
-			runErr = errors.New("the engine stopped unexpectedly")
-		}
-	case <-electionDone:
-		runErr = fmt.Errorf("lost the leader-election Lease %s", f.leaderID)
-	}
-
-	deadline := time.NewTimer(f.shutdownTimeout)
-	defer deadline.Stop()
-	if closeEngine() {
-		select {
-		case err := <-engineDone:
-			if err != nil && runErr == nil && ctx.Err() == nil {
-				runErr = fmt.Errorf("the engine stopped: %w", err)
-			}
-		case <-deadline.C:
-			return fmt.Errorf("the engine did not stop within --shutdown-timeout %s", f.shutdownTimeout)
-		}
+	run := engine.RunOptions{
+		MetricsAddr:     f.metricsAddr,
+		Metrics:         reg,
+		ProbeAddr:       f.probeAddr,
+		PprofAddr:       f.pprofAddr,
+		ShutdownTimeout: f.shutdownTimeout,
 	}
 	if f.leaderElect {
-		stopElection()
-		select {
-		case <-electionDone:
-		case <-deadline.C:
-			return fmt.Errorf("leader election did not stop within --shutdown-timeout %s", f.shutdownTimeout)
-		}
+		run.LeaderElection = &engine.LeaderElection{Namespace: f.leaderNamespace, LeaseName: f.leaderID}
 	}
-	if runErr == nil {
-		log.Info("stopped")
-	}
-	return runErr
-}
-
-// serverVersion asks the API server for its version. Unlike discovery's
-// ServerVersion, a failure keeps the server's own words: the answer's Status
-// is decoded before its body is read.
-func serverVersion(ctx context.Context, cs kubernetes.Interface) (*apiversion.Info, error) {
-	answer := cs.Discovery().RESTClient().Get().AbsPath("/version").Do(ctx)
-	if err := answer.Error(); err != nil {
-		return nil, err
-	}
-	raw, err := answer.Raw()
-	if err != nil {
-		return nil, err
-	}
-	info := &apiversion.Info{}
-	if err := json.Unmarshal(raw, info); err != nil {
-		return nil, fmt.Errorf("reading the API server's version: %w", err)
-	}
-	return info, nil
-}
-
-const (
-	engineIdle = iota
-	engineRunning
-	engineClosed
-)
-
-// newElector builds a Lease-based leader elector that calls lead while it
-// holds the Lease and releases it when its context ends.
-func newElector(cs kubernetes.Interface, namespace, name string, log logr.Logger, lead func(context.Context)) (*leaderelection.LeaderElector, error) {
-	host, err := os.Hostname()
-	if err != nil {
-		host = "rgd"
-	}
-	identity := host + "_" + string(uuid.NewUUID())
-	lock := &resourcelock.LeaseLock{
-		LeaseMeta:  metav1.ObjectMeta{Namespace: namespace, Name: name},
-		Client:     cs.CoordinationV1(),
-		LockConfig: resourcelock.ResourceLockConfig{Identity: identity},
-	}
-	log.Info("leader election", "lease", namespace+"/"+name, "identity", identity)
-	return leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
-		Lock:            lock,
-		LeaseDuration:   leaseDuration,
-		RenewDeadline:   renewDeadline,
-		RetryPeriod:     retryPeriod,
-		ReleaseOnCancel: true,
-		Name:            name,
-		Callbacks: leaderelection.LeaderCallbacks{
-			OnStartedLeading: func(ctx context.Context) {
-				log.Info("became the leader", "lease", namespace+"/"+name)
-				lead(ctx)
-			},
-			OnStoppedLeading: func() { log.Info("not leading", "lease", namespace+"/"+name) },
-			OnNewLeader: func(id string) {
-				if id != identity {
-					log.Info("another replica leads", "leader", id)
-				}
-			},
-		},
-	})
+	return eng.Run(ctx, run)
 }

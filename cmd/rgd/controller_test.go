@@ -4,18 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -23,15 +19,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
-	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
 	"github.com/rgd-dev/rgd/pkg/devcluster"
-	"github.com/rgd-dev/rgd/pkg/engine"
 	"github.com/rgd-dev/rgd/pkg/manifest"
 )
 
@@ -49,15 +42,6 @@ func TestControllerFlagsValidateReportsEveryProblem(t *testing.T) {
 func TestControllerBadFlagsExitWithUsageError(t *testing.T) {
 	assert.Equal(t, 2, run([]string{"controller", "--log-format", "xml"}))
 	assert.Equal(t, 2, run([]string{"controller", "--workers", "many"}))
-}
-
-func TestLeaderNamespace(t *testing.T) {
-	dir := t.TempDir()
-	nsFile := filepath.Join(dir, "namespace")
-	assert.Equal(t, "default", leaderNamespace("", nsFile), "no file")
-	require.NoError(t, os.WriteFile(nsFile, []byte("rgd-system\n"), 0o600))
-	assert.Equal(t, "rgd-system", leaderNamespace("", nsFile))
-	assert.Equal(t, "other", leaderNamespace("other", nsFile), "the flag wins")
 }
 
 func TestNewLoggerFormatAndVerbosity(t *testing.T) {
@@ -83,23 +67,6 @@ func TestLoadRESTConfigNamesTheKubeconfig(t *testing.T) {
 	assert.Contains(t, err.Error(), "--kubeconfig")
 }
 
-func TestProbeHandler(t *testing.T) {
-	var ready atomic.Bool
-	srv := httptest.NewServer(probeHandler(ready.Load))
-	defer srv.Close()
-	assert.Equal(t, http.StatusOK, httpStatus(t, srv.URL+"/healthz"))
-	assert.Equal(t, http.StatusServiceUnavailable, httpStatus(t, srv.URL+"/readyz"))
-	ready.Store(true)
-	assert.Equal(t, http.StatusOK, httpStatus(t, srv.URL+"/readyz"))
-}
-
-func httpStatus(t *testing.T, url string) int {
-	t.Helper()
-	code, _, err := httpGet(url)
-	require.NoError(t, err)
-	return code
-}
-
 func httpGet(url string) (int, string, error) {
 	client := &http.Client{Timeout: 5 * time.Second}
 	resp, err := client.Get(url)
@@ -121,47 +88,6 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
-// eventually polls check every 100ms until it returns nil or the deadline
-// passes, and fails the test with check's last error.
-func eventually(t *testing.T, timeout time.Duration, check func() error) {
-	t.Helper()
-	require.NoError(t, poll(context.Background(), timeout, check))
-}
-
-// fakeEngine stands in for the engine: ready while it runs.
-type fakeEngine struct {
-	ready     atomic.Bool
-	started   atomic.Int32
-	startErr  error
-	ignoreCtx bool
-	release   chan struct{} // with ignoreCtx: Start returns once closed
-}
-
-func (e *fakeEngine) Start(ctx context.Context) error {
-	e.started.Add(1)
-	if e.startErr != nil {
-		return e.startErr
-	}
-	e.ready.Store(true)
-	defer e.ready.Store(false)
-	if e.ignoreCtx {
-		<-e.release
-		return nil
-	}
-	<-ctx.Done()
-	return nil
-}
-
-func (e *fakeEngine) Ready() bool { return e.ready.Load() }
-
-// withFakeEngine makes runController use fake for the rest of the test.
-func withFakeEngine(t *testing.T, fake *fakeEngine) {
-	t.Helper()
-	orig := newControllerEngine
-	newControllerEngine = func(*rest.Config, engine.Options) (runnableEngine, error) { return fake, nil }
-	t.Cleanup(func() { newControllerEngine = orig })
-}
-
 // startTestCluster starts etcd and kube-apiserver for one test.
 func startTestCluster(t *testing.T) *devcluster.Cluster {
 	t.Helper()
@@ -173,194 +99,6 @@ func startTestCluster(t *testing.T) *devcluster.Cluster {
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, cluster.Stop()) })
 	return cluster
-}
-
-// TestControllerOnLocalCluster runs the controller command's loop around a
-// fake engine against a real API server: probes, metrics, the Lease, and
-// shutdown in every way it can happen.
-func TestControllerOnLocalCluster(t *testing.T) {
-	cluster := startTestCluster(t)
-	cs, err := kubernetes.NewForConfig(cluster.RESTConfig())
-	require.NoError(t, err)
-	base := controllerFlags{
-		kubeconfig: cluster.KubeconfigPath(), workers: 4, rgdWorkers: 1, qps: 50, burst: 100,
-		logFormat: "text", shutdownTimeout: 30 * time.Second,
-		leaderElect: true, leaderNamespace: "default",
-	}
-	lease := func(name string) (string, error) {
-		l, err := cs.CoordinationV1().Leases("default").Get(context.Background(), name, metav1.GetOptions{})
-		if err != nil {
-			return "", err
-		}
-		if l.Spec.HolderIdentity == nil {
-			return "", nil
-		}
-		return *l.Spec.HolderIdentity, nil
-	}
-
-	t.Run("leader runs the engine; probes and metrics; SIGTERM releases the Lease", func(t *testing.T) {
-		fake := &fakeEngine{}
-		withFakeEngine(t, fake)
-		f := base
-		f.leaderID = "rgd-test-leader"
-		f.metricsAddr, f.probeAddr, f.pprofAddr = freeAddr(t), freeAddr(t), freeAddr(t)
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		var logs syncBuffer
-		done := make(chan error, 1)
-		go func() { done <- runController(ctx, &logs, f) }()
-
-		eventually(t, 30*time.Second, func() error {
-			if fake.started.Load() == 0 {
-				return errors.New("the engine has not started")
-			}
-			code, _, err := httpGet("http://" + f.probeAddr + "/readyz")
-			if err == nil && code != http.StatusOK {
-				err = fmt.Errorf("/readyz: %d", code)
-			}
-			return err
-		})
-		assert.Equal(t, http.StatusOK, httpStatus(t, "http://"+f.probeAddr+"/healthz"))
-		holder, err := lease(f.leaderID)
-		require.NoError(t, err)
-		assert.NotEmpty(t, holder, "the Lease names its holder")
-		code, body, err := httpGet("http://" + f.metricsAddr + "/metrics")
-		require.NoError(t, err)
-		assert.Equal(t, http.StatusOK, code)
-		assert.Contains(t, body, "rgd_api_requests_total{")
-		assert.Contains(t, body, "go_goroutines")
-		assert.Contains(t, body, "process_cpu_seconds_total")
-		code, body, err = httpGet("http://" + f.pprofAddr + "/debug/pprof/")
-		require.NoError(t, err)
-		assert.Equal(t, http.StatusOK, code)
-		assert.Contains(t, body, "goroutine", "--pprof-bind-address serves the profile index")
-
-		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err, "logs:\n%s", logs.String())
-		case <-time.After(time.Minute):
-			t.Fatalf("runController did not return after cancel\nlogs:\n%s", logs.String())
-		}
-		assert.EqualValues(t, 1, fake.started.Load())
-		holder, err = lease(f.leaderID)
-		require.NoError(t, err)
-		assert.Empty(t, holder, "ReleaseOnCancel gave the Lease up")
-		_, _, err = httpGet("http://" + f.probeAddr + "/healthz")
-		assert.Error(t, err, "the probe server stopped")
-	})
-
-	t.Run("a standby replica does not run the engine", func(t *testing.T) {
-		fake := &fakeEngine{}
-		withFakeEngine(t, fake)
-		f := base
-		f.leaderID = "rgd-test-standby"
-		f.metricsAddr, f.probeAddr = "0", freeAddr(t)
-		held := "someone-else"
-		now := metav1.NewMicroTime(time.Now())
-		seconds := int32(3600)
-		_, err := cs.CoordinationV1().Leases("default").Create(context.Background(), leaseObject(f.leaderID, held, now, seconds), metav1.CreateOptions{})
-		require.NoError(t, err)
-
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		var logs syncBuffer
-		done := make(chan error, 1)
-		go func() { done <- runController(ctx, &logs, f) }()
-		eventually(t, 30*time.Second, func() error {
-			if !strings.Contains(logs.String(), "another replica leads") {
-				return errors.New("no word of the other leader yet")
-			}
-			return nil
-		})
-		// Ready as a standby: a rolling update's new pod must turn ready
-		// while the old one still holds the Lease.
-		assert.Equal(t, http.StatusOK, httpStatus(t, "http://"+f.probeAddr+"/readyz"))
-		cancel()
-		require.NoError(t, <-done)
-		assert.Zero(t, fake.started.Load(), "only the leader runs the engine")
-		holder, err := lease(f.leaderID)
-		require.NoError(t, err)
-		assert.Equal(t, held, holder, "a standby never touches the Lease it does not hold")
-	})
-
-	t.Run("an engine that fails to start fails the command", func(t *testing.T) {
-		withFakeEngine(t, &fakeEngine{startErr: errors.New("boom")})
-		f := base
-		f.leaderElect = false
-		f.metricsAddr, f.probeAddr = "0", "0"
-		err := runController(context.Background(), io.Discard, f)
-		require.Error(t, err)
-		assert.Contains(t, err.Error(), "the engine stopped: boom")
-	})
-
-	t.Run("an engine that does not stop hits --shutdown-timeout", func(t *testing.T) {
-		fake := &fakeEngine{ignoreCtx: true, release: make(chan struct{})}
-		defer close(fake.release)
-		withFakeEngine(t, fake)
-		f := base
-		f.leaderElect = false
-		f.metricsAddr, f.probeAddr = "0", "0"
-		f.shutdownTimeout = 200 * time.Millisecond
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- runController(ctx, io.Discard, f) }()
-		eventually(t, 30*time.Second, func() error {
-			if !fake.Ready() {
-				return errors.New("engine not started")
-			}
-			return nil
-		})
-		cancel()
-		err := <-done
-		require.Error(t, err)
-		assert.Contains(t, err.Error(), "did not stop within --shutdown-timeout")
-	})
-
-	t.Run("no cluster at the kubeconfig's address", func(t *testing.T) {
-		fake := &fakeEngine{}
-		withFakeEngine(t, fake)
-		kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-		require.NoError(t, os.WriteFile(kubeconfig, []byte(`apiVersion: v1
-kind: Config
-clusters: [{name: c, cluster: {server: "http://`+freeAddr(t)+`"}}]
-contexts: [{name: c, context: {cluster: c, user: u}}]
-users: [{name: u, user: {}}]
-current-context: c
-`), 0o600))
-		f := base
-		f.kubeconfig = kubeconfig
-		f.metricsAddr, f.probeAddr = "0", freeAddr(t)
-		f.maxRetryDelay = 50 * time.Millisecond
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		var logs syncBuffer
-		done := make(chan error, 1)
-		go func() { done <- runController(ctx, &logs, f) }()
-		// It keeps trying, alive and not ready, instead of exiting.
-		eventually(t, 30*time.Second, func() error {
-			if strings.Count(logs.String(), "reaching the API server") < 3 {
-				return errors.New("fewer than three attempts logged")
-			}
-			return nil
-		})
-		select {
-		case err := <-done:
-			t.Fatalf("runController exited while the API server was unreachable: %v\nlogs:\n%s", err, logs.String())
-		default:
-		}
-		assert.Equal(t, http.StatusOK, httpStatus(t, "http://"+f.probeAddr+"/healthz"))
-		assert.Equal(t, http.StatusServiceUnavailable, httpStatus(t, "http://"+f.probeAddr+"/readyz"))
-		assert.EqualValues(t, 0, fake.started.Load(), "no engine without an API server")
-		// A signal ends the wait, and the process exits 0.
-		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err, "logs:\n%s", logs.String())
-		case <-time.After(time.Minute):
-			t.Fatalf("runController did not return after cancel\nlogs:\n%s", logs.String())
-		}
-	})
 }
 
 // TestControllerCommand builds rgd and runs `rgd controller` with the real
@@ -417,7 +155,10 @@ func TestControllerCommand(t *testing.T) {
 		return body
 	}
 	up("http://" + probeAddr + "/healthz")
-	assert.Contains(t, up("http://"+metricsAddr+"/metrics"), "rgd_api_requests_total{")
+	metrics := up("http://" + metricsAddr + "/metrics")
+	for _, want := range []string{"rgd_api_requests_total{", "go_goroutines", "process_cpu_seconds_total"} {
+		assert.Contains(t, metrics, want, "the process's registry is served")
+	}
 	up("http://" + probeAddr + "/readyz")
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
@@ -452,19 +193,6 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
-}
-
-// leaseObject is a Lease held by holder.
-func leaseObject(name, holder string, renewed metav1.MicroTime, seconds int32) *coordinationv1.Lease {
-	return &coordinationv1.Lease{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
-		Spec: coordinationv1.LeaseSpec{
-			HolderIdentity:       &holder,
-			LeaseDurationSeconds: &seconds,
-			AcquireTime:          &renewed,
-			RenewTime:            &renewed,
-		},
-	}
 }
 
 // TestDeployManifestArgs parses the arguments of deploy/deployment.yaml

@@ -46,8 +46,9 @@ func New(cfg *rest.Config, opts Options) (*Engine, error) {
 	if cfg == nil {
 		return nil, errors.New("engine.New needs a *rest.Config")
 	}
-	opts.defaults()
-	return &Engine{cfg: rest.CopyConfig(cfg), opts: opts, metrics: metrics.New(opts.Metrics)}, nil
+	cfg = rest.CopyConfig(cfg)
+	opts.defaults(cfg)
+	return &Engine{cfg: cfg, opts: opts, metrics: metrics.New(opts.Metrics)}, nil
 }
 
 // Start runs the engine until ctx ends, then stops its workers and informers

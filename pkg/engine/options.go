@@ -5,6 +5,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/rest"
 
 	"github.com/rgd-dev/rgd/pkg/schemas"
 )
@@ -16,18 +17,24 @@ type Options struct {
 	// Metrics, when set, receives the engine's Prometheus collectors.
 	Metrics prometheus.Registerer
 	// Workers is the number of instance reconciles that run at once
-	// (default 16).
+	// (default DefaultWorkers).
 	Workers int
 	// RGDWorkers is the number of RGD reconciles that run at once
-	// (default 2).
+	// (default DefaultRGDWorkers).
 	RGDWorkers int
+	// QPS and Burst rate-limit the engine's requests to the API server.
+	// Zero means the rest.Config's own values when it sets them, else
+	// DefaultQPS and DefaultBurst.
+	QPS   float32
+	Burst int
 	// Resolver answers the schemas of the kinds RGDs use; nil means the
 	// cluster's discovery, then the built-in kinds of Kubernetes.
 	Resolver schemas.Resolver
 	// AllowCRDDeletion deletes a generated CRD (and so every instance) when
 	// its RGD is deleted. Off by default: the CRD stays.
 	AllowCRDDeletion bool
-	// MaxCollectionSize caps the objects one forEach produces (default 1000).
+	// MaxCollectionSize caps the objects one forEach produces (default
+	// DefaultMaxCollectionSize).
 	MaxCollectionSize int
 	// InstallCRD creates (or updates) the ResourceGraphDefinition CRD at
 	// start when the cluster lacks it or has an older one.
@@ -35,7 +42,8 @@ type Options struct {
 	// MaxRetryDelay caps the exponential backoff with which failed work is
 	// retried: an instance or RGD whose reconcile failed with an error that
 	// may heal (the API server answered 5xx or 429, timed out, or the
-	// connection broke), and each step of starting. Default 30 s.
+	// connection broke), and each step of starting (default
+	// DefaultMaxRetryDelay).
 	MaxRetryDelay time.Duration
 	// ReleaseMemoryWhenIdle returns the heap memory freed after a burst of
 	// work to the operating system as soon as the engine is quiet, instead
@@ -45,20 +53,32 @@ type Options struct {
 	ReleaseMemoryWhenIdle bool
 }
 
-// DefaultMaxRetryDelay is the default of Options.MaxRetryDelay.
-const DefaultMaxRetryDelay = 30 * time.Second
-
-func (o *Options) defaults() {
+// defaults fills in what o leaves unset; cfg is the engine's copy of the
+// caller's rest.Config, whose rate limits it sets.
+func (o *Options) defaults(cfg *rest.Config) {
+	switch {
+	case o.QPS > 0:
+		cfg.QPS = o.QPS
+	case cfg.QPS <= 0:
+		cfg.QPS = DefaultQPS
+	}
+	switch {
+	case o.Burst > 0:
+		cfg.Burst = o.Burst
+	case cfg.Burst <= 0:
+		cfg.Burst = DefaultBurst
+	}
+	o.QPS, o.Burst = cfg.QPS, cfg.Burst
 	if o.Workers <= 0 {
-		o.Workers = 16
+		o.Workers = DefaultWorkers
 	}
 	if o.RGDWorkers <= 0 {
-		o.RGDWorkers = 2
+		o.RGDWorkers = DefaultRGDWorkers
 	}
 	if o.MaxRetryDelay <= 0 {
 		o.MaxRetryDelay = DefaultMaxRetryDelay
 	}
 	if o.MaxCollectionSize <= 0 {
-		o.MaxCollectionSize = 1000
+		o.MaxCollectionSize = DefaultMaxCollectionSize
 	}
 }
