@@ -20,7 +20,6 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
-	"github.com/rgd-dev/rgd/internal/metrics"
 	"github.com/rgd-dev/rgd/pkg/engine"
 )
 
@@ -182,12 +181,11 @@ func loadRESTConfig(kubeconfig string) (*rest.Config, error) {
 	return cfg, nil
 }
 
-// newRegistry returns the Prometheus registry of the process: Go and process
-// collectors and the API request counter (the engine adds its own).
+// newRegistry returns the Prometheus registry of the process with the Go
+// and process collectors (the engine adds its own).
 func newRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics.RegisterAPIRequests(reg)
 	return reg
 }
 

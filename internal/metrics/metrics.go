@@ -1,14 +1,11 @@
 package metrics
 
 import (
-	"context"
+	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
-	clientmetrics "k8s.io/client-go/tools/metrics"
 )
 
 // Metrics are the engine's collectors. The zero registry still works: the
@@ -26,6 +23,9 @@ type Metrics struct {
 	Instances *prometheus.GaugeVec
 	// Panics counts reconciles that panicked and were recovered.
 	Panics *prometheus.CounterVec
+	// APIRequests counts the engine's API requests by verb and status
+	// code (see CountRequests).
+	APIRequests *prometheus.CounterVec
 }
 
 // New creates the collectors and registers them with reg (nil: not
@@ -52,9 +52,12 @@ func New(reg prometheus.Registerer) *Metrics {
 		Panics: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rgd_reconcile_panics_total", Help: "Reconciles that panicked and were recovered, by controller.",
 		}, []string{"controller"}),
+		APIRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rgd_api_requests_total", Help: "API requests made by rgd's clients, by verb and HTTP status code.",
+		}, []string{"verb", "code"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Reconciles, m.ReconcileDuration, m.QueueDepth, m.CELEvaluation, m.Instances, m.Panics)
+		reg.MustRegister(m.Reconciles, m.ReconcileDuration, m.QueueDepth, m.CELEvaluation, m.Instances, m.Panics, m.APIRequests)
 	}
 	return m
 }
@@ -65,55 +68,25 @@ func (m *Metrics) ObserveReconcile(controller string, d time.Duration, result st
 	m.ReconcileDuration.WithLabelValues(controller).Observe(d.Seconds())
 }
 
-// APIRequests counts the process's API requests by verb and status code,
-// through client-go's metrics hooks. It is process-wide, as those hooks are.
-var APIRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
-	Name: "rgd_api_requests_total", Help: "API requests made by rgd's clients, by verb and HTTP status code.",
-}, []string{"verb", "code"})
-
-var registerOnce sync.Once
-
-// RegisterAPIRequests installs the client-go hook that feeds APIRequests
-// (once per process) and registers APIRequests with reg when not nil.
-func RegisterAPIRequests(reg prometheus.Registerer) {
-	registerOnce.Do(func() {
-		clientmetrics.Register(clientmetrics.RegisterOpts{RequestResult: requestResult{}})
-	})
-	if reg != nil {
-		_ = reg.Register(APIRequests)
-	}
+// CountRequests returns a RoundTripper that counts every request through
+// next in m.APIRequests, by HTTP method and status code ("<error>" when no
+// answer came). Set on a rest.Config (WrapTransport), it counts one
+// engine's requests, whatever else the process runs.
+func (m *Metrics) CountRequests(next http.RoundTripper) http.RoundTripper {
+	return &requestCounter{next: next, count: m.APIRequests}
 }
 
-type requestResult struct{}
-
-func (requestResult) Increment(_ context.Context, code, method, _ string) {
-	APIRequests.WithLabelValues(method, code).Inc()
+type requestCounter struct {
+	next  http.RoundTripper
+	count *prometheus.CounterVec
 }
 
-// MutatingRequests returns the number of POST, PUT, PATCH and DELETE
-// requests counted so far.
-func MutatingRequests() float64 {
-	var total float64
-	for _, verb := range []string{"POST", "PUT", "PATCH", "DELETE"} {
-		for _, code := range commonCodes {
-			total += counterValue(APIRequests.WithLabelValues(verb, code))
-		}
+func (c *requestCounter) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := c.next.RoundTrip(req)
+	code := "<error>"
+	if err == nil {
+		code = strconv.Itoa(resp.StatusCode)
 	}
-	return total
-}
-
-var commonCodes = func() []string {
-	var codes []string
-	for _, c := range []int{200, 201, 202, 204, 400, 403, 404, 409, 410, 422, 429, 500, 503} {
-		codes = append(codes, strconv.Itoa(c))
-	}
-	return append(codes, "<error>")
-}()
-
-func counterValue(c prometheus.Counter) float64 {
-	var out dto.Metric
-	if err := c.Write(&out); err != nil || out.Counter == nil {
-		return 0
-	}
-	return out.Counter.GetValue()
+	c.count.WithLabelValues(req.Method, code).Inc()
+	return resp, err
 }

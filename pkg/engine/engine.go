@@ -48,7 +48,11 @@ func New(cfg *rest.Config, opts Options) (*Engine, error) {
 	}
 	cfg = rest.CopyConfig(cfg)
 	opts.defaults(cfg)
-	return &Engine{cfg: cfg, opts: opts, metrics: metrics.New(opts.Metrics)}, nil
+	m := metrics.New(opts.Metrics)
+	// Every client of the engine is built from cfg, so this counts the
+	// engine's requests, and only its own.
+	cfg.Wrap(m.CountRequests)
+	return &Engine{cfg: cfg, opts: opts, metrics: m}, nil
 }
 
 // Start runs the engine until ctx ends, then stops its workers and informers

@@ -38,15 +38,9 @@ func (l LeaderElection) withDefaults(nsFile string) LeaderElection {
 	if l.LeaseName == "" {
 		l.LeaseName = DefaultLeaseName
 	}
-	if l.LeaseDuration <= 0 {
-		l.LeaseDuration = DefaultLeaseDuration
-	}
-	if l.RenewDeadline <= 0 {
-		l.RenewDeadline = DefaultRenewDeadline
-	}
-	if l.RetryPeriod <= 0 {
-		l.RetryPeriod = DefaultRetryPeriod
-	}
+	l.LeaseDuration = orDefault(l.LeaseDuration, DefaultLeaseDuration)
+	l.RenewDeadline = orDefault(l.RenewDeadline, DefaultRenewDeadline)
+	l.RetryPeriod = orDefault(l.RetryPeriod, DefaultRetryPeriod)
 	return l
 }
 

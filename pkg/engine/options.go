@@ -56,29 +56,19 @@ type Options struct {
 // defaults fills in what o leaves unset; cfg is the engine's copy of the
 // caller's rest.Config, whose rate limits it sets.
 func (o *Options) defaults(cfg *rest.Config) {
-	switch {
-	case o.QPS > 0:
-		cfg.QPS = o.QPS
-	case cfg.QPS <= 0:
-		cfg.QPS = DefaultQPS
-	}
-	switch {
-	case o.Burst > 0:
-		cfg.Burst = o.Burst
-	case cfg.Burst <= 0:
-		cfg.Burst = DefaultBurst
-	}
+	cfg.QPS = orDefault(o.QPS, orDefault(cfg.QPS, DefaultQPS))
+	cfg.Burst = orDefault(o.Burst, orDefault(cfg.Burst, DefaultBurst))
 	o.QPS, o.Burst = cfg.QPS, cfg.Burst
-	if o.Workers <= 0 {
-		o.Workers = DefaultWorkers
+	o.Workers = orDefault(o.Workers, DefaultWorkers)
+	o.RGDWorkers = orDefault(o.RGDWorkers, DefaultRGDWorkers)
+	o.MaxRetryDelay = orDefault(o.MaxRetryDelay, DefaultMaxRetryDelay)
+	o.MaxCollectionSize = orDefault(o.MaxCollectionSize, DefaultMaxCollectionSize)
+}
+
+// orDefault is v when it is set (positive), else def.
+func orDefault[T int | float32 | time.Duration](v, def T) T {
+	if v > 0 {
+		return v
 	}
-	if o.RGDWorkers <= 0 {
-		o.RGDWorkers = DefaultRGDWorkers
-	}
-	if o.MaxRetryDelay <= 0 {
-		o.MaxRetryDelay = DefaultMaxRetryDelay
-	}
-	if o.MaxCollectionSize <= 0 {
-		o.MaxCollectionSize = DefaultMaxCollectionSize
-	}
+	return def
 }
