@@ -100,10 +100,11 @@ func (e *Engine) Start(ctx context.Context) error {
 		MaxRetryDelay:     e.opts.MaxRetryDelay,
 		EvalObserver:      e.evalObserver(),
 	})
-	rgds := rgd.New(dyn, watches, registrar.New(ext, registrar.Options{Logger: log.WithName("registrar")}), instances, resolver, invalidate,
-		rgd.Options{Workers: e.opts.RGDWorkers, AllowCRDDeletion: e.opts.AllowCRDDeletion, Logger: log, Metrics: e.metrics, Recorder: recorder,
-			MaxRetryDelay: e.opts.MaxRetryDelay})
-	instances.OnInstanceGone(rgds.InstanceGone)
+	rgds := rgd.New(rgd.Deps{
+		Dynamic: dyn, Watches: watches, Instances: instances, Resolver: resolver, Invalidate: invalidate,
+		Registrar: registrar.New(ext, registrar.Options{Logger: log.WithName("registrar")}),
+	}, rgd.Options{Workers: e.opts.RGDWorkers, AllowCRDDeletion: e.opts.AllowCRDDeletion, Logger: log, Metrics: e.metrics, Recorder: recorder,
+		MaxRetryDelay: e.opts.MaxRetryDelay})
 	if err := retry.Until(ctx, log, "watching ResourceGraphDefinitions and CRDs", e.opts.MaxRetryDelay, rgds.Start); err != nil {
 		return stopped(ctx, fmt.Errorf("engine: %w", err))
 	}

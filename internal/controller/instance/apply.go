@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 
+	"github.com/rgd-dev/rgd/internal/inventory"
 	"github.com/rgd-dev/rgd/pkg/metadata"
 )
 
@@ -84,12 +85,11 @@ func (p *pass) write(ctx context.Context, a *action) {
 	// hold them while the object stands in for the cache.
 	out.SetManagedFields(nil)
 	a.result = out
-	p.r.applied.Store(out.GetUID(), appliedRecord{hash: h, resourceVersion: out.GetResourceVersion()})
-	wk := writtenKey{gvr: a.node.GVR, namespace: out.GetNamespace(), name: out.GetName()}
-	p.r.written.Store(wk, writtenObject{obj: out, at: time.Now()})
+	p.r.memory.rememberApplied(out, h)
+	p.r.memory.rememberChild(a.node.GVR, out)
 	// A deletion of an older object under this name proves nothing about
 	// this one.
-	p.r.deletions.settle(wk)
+	p.r.deletions.settle(writtenKey{gvr: a.node.GVR, namespace: out.GetNamespace(), name: out.GetName()})
 	switch {
 	case a.create:
 		p.changed("Created", a.entry)
@@ -114,7 +114,7 @@ func (p *pass) createContested(ctx context.Context, client dynamic.ResourceInter
 	case p.inst.GetUID() != "" && existing.GetLabels()[metadata.LabelInstanceID] == string(p.inst.GetUID()):
 		// Ours.
 	case !p.st.kind.AdoptExisting:
-		p.r.trackExternal(p.key, a.node.GVR, a.obj.GetNamespace(), a.obj.GetName())
+		p.r.routes.trackExternal(p.key, a.node.GVR, a.obj.GetNamespace(), a.obj.GetName())
 		a.err = p.refuseAdoption(a)
 		return nil, nil
 	default:
@@ -202,7 +202,7 @@ func (p *pass) foundAtCreate(ctx context.Context, client dynamic.ResourceInterfa
 		// caches were read): the object is this instance's child.
 		return found, nil
 	}
-	p.r.trackExternal(p.key, a.node.GVR, a.obj.GetNamespace(), a.obj.GetName())
+	p.r.routes.trackExternal(p.key, a.node.GVR, a.obj.GetNamespace(), a.obj.GetName())
 	if p.st.kind.AdoptExisting {
 		a.create, a.adopt = false, true
 		return client.Apply(ctx, a.obj.GetName(), a.obj, metav1.ApplyOptions{FieldManager: metadata.FieldManagerChildren, Force: true})
@@ -220,7 +220,7 @@ func (p *pass) foundAtCreate(ctx context.Context, client dynamic.ResourceInterfa
 }
 
 // changed records a child's write for the pass's events.
-func (p *pass) changed(reason string, e Entry) {
+func (p *pass) changed(reason string, e inventory.Entry) {
 	p.changesMu.Lock()
 	defer p.changesMu.Unlock()
 	if p.changes == nil {

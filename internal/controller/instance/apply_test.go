@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/rgd-dev/rgd/internal/inventory"
 	"github.com/rgd-dev/rgd/pkg/devcluster/devclustertest"
 	"github.com/rgd-dev/rgd/pkg/graph"
 	"github.com/rgd-dev/rgd/pkg/metadata"
@@ -40,7 +41,7 @@ func TestCreateOfAnObjectThatAppearedIsUndone(t *testing.T) {
 		}}
 		return &action{
 			node: &graph.Resource{ID: "config", GVR: configMaps}, obj: obj, create: true,
-			entry: Entry{APIVersion: "v1", Kind: "ConfigMap", Resource: "configmaps", Namespace: ns, Name: name, Node: "config"},
+			entry: inventory.Entry{APIVersion: "v1", Kind: "ConfigMap", Resource: "configmaps", Namespace: ns, Name: name, Node: "config"},
 		}
 	}
 

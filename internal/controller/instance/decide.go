@@ -1,8 +1,6 @@
 package instance
 
 import (
-	"time"
-
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -85,23 +83,7 @@ func (v cacheView) Owned(gvr schema.GroupVersionResource, namespace, name string
 	if cache, ok := v.r.watches.Cache(childKey(gvr)); ok {
 		live, _ = cache.Get(namespace, name)
 	}
-	wk := writtenKey{gvr: gvr, namespace: namespace, name: name}
-	w, ok := v.r.written.Load(wk)
-	if !ok {
-		return live
-	}
-	recent := w.(writtenObject).obj
-	switch {
-	case time.Since(w.(writtenObject).at) > writtenTTL:
-		v.r.written.Delete(wk) // never let a stale write hide a deletion
-	case live == nil:
-		return recent // the cache has not seen rgd's write yet
-	case live.GetUID() == recent.GetUID() && olderVersion(live, recent):
-		return recent
-	default:
-		v.r.written.Delete(wk) // the cache caught up
-	}
-	return live
+	return v.r.memory.latestChild(writtenKey{gvr: gvr, namespace: namespace, name: name}, live)
 }
 
 // Foreign reads the metadata cache of the kind's objects rgd does not own.

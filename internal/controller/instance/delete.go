@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 
+	"github.com/rgd-dev/rgd/internal/inventory"
 	"github.com/rgd-dev/rgd/pkg/metadata"
 )
 
@@ -163,14 +164,14 @@ func (d *deletions) pending() int {
 // say the instance no longer produces. A resource that could not be fully
 // rendered (waiting for data, failed) keeps all its entries: what it would
 // produce is not known.
-func staleEntries(inv Inventory, states map[string]*nodeState) []Entry {
-	var stale []Entry
+func staleEntries(inv inventory.Inventory, states map[string]*nodeState) []inventory.Entry {
+	var stale []inventory.Entry
 	for _, e := range inv {
 		ns, inGraph := states[e.Node]
 		switch {
 		case inGraph && !ns.complete:
 			continue // not fully rendered: keep
-		case inGraph && ns.state != stateSkipped && slices.ContainsFunc(ns.desired, func(d Entry) bool { return d.ref() == e.ref() }):
+		case inGraph && ns.state != stateSkipped && slices.ContainsFunc(ns.desired, func(d inventory.Entry) bool { return d.Same(e) }):
 			continue // still desired
 		}
 		stale = append(stale, e)
@@ -183,7 +184,7 @@ func staleEntries(inv Inventory, states map[string]*nodeState) []Entry {
 // Only objects that carry this instance's id are deleted; entries whose
 // objects are gone leave the inventory.
 func (p *pass) prune(ctx context.Context) error {
-	var gone []Entry
+	var gone []inventory.Entry
 	for _, e := range staleEntries(p.inv, p.states) {
 		deleted, issued, err := p.r.deleteChild(ctx, p.inst, e)
 		if err != nil {
@@ -199,7 +200,7 @@ func (p *pass) prune(ctx context.Context) error {
 	if len(gone) == 0 {
 		return nil
 	}
-	return p.saveInventory(ctx, p.inv.without(gone...))
+	return p.saveInventory(ctx, p.inv.Without(gone...))
 }
 
 // deleteChild deletes one child if it exists and carries the instance's id.
@@ -208,7 +209,7 @@ func (p *pass) prune(ctx context.Context) error {
 // the API server agree, when the API server's answer to rgd's DELETE says
 // so, or when its informer delivered the Deleted event of the UID rgd
 // deleted.
-func (r *Reconciler) deleteChild(ctx context.Context, inst *unstructured.Unstructured, e Entry) (gone, issued bool, err error) {
+func (r *Reconciler) deleteChild(ctx context.Context, inst *unstructured.Unstructured, e inventory.Entry) (gone, issued bool, err error) {
 	gvr := e.GVR()
 	var live *unstructured.Unstructured
 	if cache, ok := r.watches.Cache(childKey(gvr)); ok {
@@ -259,7 +260,6 @@ func (r *Reconciler) deleteChild(ctx context.Context, inst *unstructured.Unstruc
 	case err != nil:
 		return false, false, fmt.Errorf("deleting %s: %w", e, err)
 	}
-	r.applied.Delete(uid)
-	r.written.Delete(wk)
+	r.memory.forgetChild(wk, uid)
 	return gone, true, nil
 }

@@ -9,5 +9,7 @@
 // A pass reads in pass.go, decides in plan.go, writes children in apply.go,
 // reads objects it does not own in external.go, prunes and deletes children
 // in delete.go, finalizes a deleted instance in finalize.go and writes the
-// status in status.go.
+// status in status.go. Across passes, routes.go leads the events of objects
+// instances read but do not own to those instances, and ownwrites.go is
+// rgd's memory of its own writes, which stands in for caches that lag them.
 package instance

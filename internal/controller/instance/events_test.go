@@ -8,6 +8,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/tools/record"
+
+	"github.com/rgd-dev/rgd/internal/inventory"
 )
 
 // TestRecordChangesOneEventPerReason checks that a pass's writes become one
@@ -16,9 +18,9 @@ func TestRecordChangesOneEventPerReason(t *testing.T) {
 	rec := record.NewFakeRecorder(10)
 	p := &pass{r: &Reconciler{opts: Options{Recorder: rec}}, inst: &unstructured.Unstructured{Object: map[string]any{}}}
 	for i := range 12 {
-		p.changed("Created", Entry{APIVersion: "v1", Kind: "ConfigMap", Namespace: "ns", Name: fmt.Sprintf("c%d", i)})
+		p.changed("Created", inventory.Entry{APIVersion: "v1", Kind: "ConfigMap", Namespace: "ns", Name: fmt.Sprintf("c%d", i)})
 	}
-	p.changed("Updated", Entry{APIVersion: "v1", Kind: "Service", Namespace: "ns", Name: "s"})
+	p.changed("Updated", inventory.Entry{APIVersion: "v1", Kind: "Service", Namespace: "ns", Name: "s"})
 	p.recordChanges()
 	close(rec.Events)
 	var got []string
@@ -37,8 +39,8 @@ func TestRecordChangesOneEventPerReason(t *testing.T) {
 func TestFirstPassCreatesQuietly(t *testing.T) {
 	rec := record.NewFakeRecorder(10)
 	p := &pass{r: &Reconciler{opts: Options{Recorder: rec}}, inst: &unstructured.Unstructured{Object: map[string]any{}}, firstPass: true}
-	p.changed("Created", Entry{APIVersion: "v1", Kind: "ConfigMap", Namespace: "ns", Name: "c"})
-	p.changed("Adopted", Entry{APIVersion: "v1", Kind: "Service", Namespace: "ns", Name: "s"})
+	p.changed("Created", inventory.Entry{APIVersion: "v1", Kind: "ConfigMap", Namespace: "ns", Name: "c"})
+	p.changed("Adopted", inventory.Entry{APIVersion: "v1", Kind: "Service", Namespace: "ns", Name: "s"})
 	p.recordChanges()
 	close(rec.Events)
 	var got []string

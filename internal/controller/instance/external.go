@@ -30,7 +30,7 @@ func (p *pass) observeExternal(res *graph.Resource, ref map[string]any, ns *node
 		namespace = p.inst.GetNamespace()
 	}
 	if sel, isSelector := md["selector"]; isSelector {
-		p.r.trackSelector(p.key, res.GVR)
+		p.r.routes.trackSelector(p.key, res.GVR)
 		ls := &metav1.LabelSelector{}
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(sel.(map[string]any), ls); err != nil {
 			ns.state, ns.message = stateError, fmt.Sprintf("externalRef selector: %v", err)
@@ -59,7 +59,7 @@ func (p *pass) observeExternal(res *graph.Resource, ref map[string]any, ns *node
 		return
 	}
 	name, _ := md["name"].(string)
-	p.r.trackExternal(p.key, res.GVR, namespace, name)
+	p.r.routes.trackExternal(p.key, res.GVR, namespace, name)
 	obj, found := cache.Get(namespace, name)
 	if !found {
 		ns.state = stateWaiting

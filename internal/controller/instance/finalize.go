@@ -9,8 +9,11 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/rgd-dev/rgd/internal/conditions"
+	"github.com/rgd-dev/rgd/internal/inventory"
 	"github.com/rgd-dev/rgd/internal/reconcile"
 	"github.com/rgd-dev/rgd/pkg/apis/kro/v1alpha1"
 	"github.com/rgd-dev/rgd/pkg/metadata"
@@ -19,14 +22,14 @@ import (
 // finalize deletes an instance's children from its inventory, the highest
 // wave first, waiting for each wave to be gone, then releases the instance.
 // It needs neither the graph nor CEL, so it works when the RGD is broken.
-func (r *Reconciler) finalize(ctx context.Context, st *kindState, key Key, inst *unstructured.Unstructured, inv Inventory) (reconcile.Result, error) {
+func (r *Reconciler) finalize(ctx context.Context, st *kindState, key Key, inst *unstructured.Unstructured, inv inventory.Inventory) (reconcile.Result, error) {
 	if !slices.Contains(inst.GetFinalizers(), metadata.Finalizer) {
 		r.forget(key)
 		return reconcile.Result{}, nil
 	}
 	var res reconcile.Result
 	for len(inv) > 0 {
-		wave := inv.lastWave()
+		wave := inv.LastWave()
 		for _, e := range wave {
 			if _, cached := r.watches.Cache(childKey(e.GVR())); !cached {
 				// No informer tells us when it is gone: look again soon.
@@ -51,7 +54,7 @@ func (r *Reconciler) finalize(ctx context.Context, st *kindState, key Key, inst 
 		if err := errors.Join(errs...); err != nil {
 			return reconcile.Result{}, err
 		}
-		var gone []Entry
+		var gone []inventory.Entry
 		var blocking []string
 		for i, e := range wave {
 			if done[i] {
@@ -65,12 +68,12 @@ func (r *Reconciler) finalize(ctx context.Context, st *kindState, key Key, inst 
 		// read), which saves a write per wave and loses nothing on a crash.
 		// When the API server's answers prove a whole wave gone, the next
 		// wave follows in this same pass.
-		inv = inv.without(gone...)
+		inv = inv.Without(gone...)
 		if len(blocking) > 0 {
 			return r.deletionBlocked(ctx, st, inst, blocking, len(inv), res)
 		}
 	}
-	r.deleting.Delete(inst.GetUID())
+	r.memory.deletionDone(inst.GetUID())
 	finalizers := slices.DeleteFunc(slices.Clone(inst.GetFinalizers()), func(f string) bool { return f == metadata.Finalizer })
 	patch := map[string]any{"metadata": map[string]any{
 		"resourceVersion": inst.GetResourceVersion(),
@@ -91,13 +94,12 @@ func (r *Reconciler) finalize(ctx context.Context, st *kindState, key Key, inst 
 // that it is under way).
 func (r *Reconciler) deletionBlocked(ctx context.Context, st *kindState, inst *unstructured.Unstructured, blocking []string, left int, res reconcile.Result) (reconcile.Result, error) {
 	now := time.Now()
-	v, _ := r.deleting.LoadOrStore(inst.GetUID(), now)
-	started := v.(time.Time)
+	started := r.memory.deletionStarted(inst.GetUID(), now)
 	if now.Sub(started) >= deletionReportAfter {
 		msg := fmt.Sprintf("deleting children: waiting for %s to be gone (%d left in all)", strings.Join(blocking, ", "), left)
-		if err := r.writeStatus(ctx, st.gvr, inst, currentStatusFields(inst), v1alpha1.InstanceStateDeleting, []condition{
-			{typ: v1alpha1.ConditionInstanceManaged, ok: true, reason: "Managed", message: "instance is managed by rgd"},
-			{typ: v1alpha1.ConditionResourcesReady, unknown: true, reason: "UnderDeletion", message: msg},
+		if err := r.writeStatus(ctx, st.gvr, inst, currentStatusFields(inst), v1alpha1.InstanceStateDeleting, []metav1.Condition{
+			managed(),
+			conditions.Unknown(condResourcesReady, "UnderDeletion", msg),
 		}); err != nil {
 			return reconcile.Result{}, err
 		}

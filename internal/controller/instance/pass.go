@@ -14,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/rgd-dev/rgd/internal/conditions"
+	"github.com/rgd-dev/rgd/internal/inventory"
 	"github.com/rgd-dev/rgd/internal/reconcile"
 	"github.com/rgd-dev/rgd/pkg/apis/kro/v1alpha1"
 	"github.com/rgd-dev/rgd/pkg/graph"
@@ -52,7 +54,7 @@ type nodeState struct {
 	// that objects it no longer produces may be pruned.
 	complete bool
 	// desired holds the identities of the objects the resource produces.
-	desired []Entry
+	desired []inventory.Entry
 	// pendingData is true when the resource waits for data an expression
 	// reads that is not there yet (a field of another resource's status).
 	pendingData bool
@@ -67,7 +69,7 @@ type pass struct {
 	g        *graph.Graph
 	in       *render.Inputs
 	states   map[string]*nodeState
-	inv      Inventory
+	inv      inventory.Inventory
 	requeue  time.Duration
 	graphErr error
 	// retry joins the failed writes of this pass that may succeed when
@@ -93,7 +95,7 @@ type action struct {
 	node   *graph.Resource
 	index  int
 	obj    *unstructured.Unstructured
-	entry  Entry
+	entry  inventory.Entry
 	create bool
 	adopt  bool
 	// upToDate is true when the live object already holds the desired state.
@@ -120,7 +122,7 @@ func (r *Reconciler) reconcile(ctx context.Context, key Key) (reconcile.Result, 
 	if inst == nil || err != nil {
 		return reconcile.Result{}, err
 	}
-	inv, invErr := readInventory(inst.GetAnnotations())
+	inv, invErr := inventory.Read(inst.GetAnnotations())
 	if inst.GetDeletionTimestamp() != nil {
 		if invErr != nil {
 			return reconcile.Result{}, invErr
@@ -134,8 +136,8 @@ func (r *Reconciler) reconcile(ctx context.Context, key Key) (reconcile.Result, 
 	if invErr != nil {
 		// A corrupt inventory must not be overwritten: it is the record of
 		// what to delete. Say so and wait for a human.
-		return reconcile.Result{}, r.writeStatus(ctx, st.gvr, inst, nil, v1alpha1.InstanceStateError, []condition{
-			{typ: v1alpha1.ConditionInstanceManaged, ok: false, reason: "InvalidInventory", message: invErr.Error()},
+		return reconcile.Result{}, r.writeStatus(ctx, st.gvr, inst, nil, v1alpha1.InstanceStateError, []metav1.Condition{
+			conditions.False(condManaged, "InvalidInventory", invErr.Error()),
 		})
 	}
 	firstPass := !slices.Contains(inst.GetFinalizers(), metadata.Finalizer)
@@ -144,10 +146,10 @@ func (r *Reconciler) reconcile(ctx context.Context, key Key) (reconcile.Result, 
 		return reconcile.Result{}, err
 	}
 	if metadata.IsSuspended(inst.GetAnnotations()) {
-		return reconcile.Result{}, r.writeStatus(ctx, st.gvr, inst, currentStatusFields(inst), stateOf(inst), []condition{
-			{typ: v1alpha1.ConditionInstanceManaged, ok: true, reason: "Managed", message: "instance is managed by rgd"},
-			{typ: v1alpha1.ConditionResourcesReady, ok: false, reason: "ReconciliationSuspended",
-				message: fmt.Sprintf("reconciliation is suspended by the annotation %s", metadata.AnnotationReconcile)},
+		return reconcile.Result{}, r.writeStatus(ctx, st.gvr, inst, currentStatusFields(inst), stateOf(inst), []metav1.Condition{
+			managed(),
+			conditions.False(condResourcesReady, "ReconciliationSuspended",
+				fmt.Sprintf("reconciliation is suspended by the annotation %s", metadata.AnnotationReconcile)),
 		})
 	}
 
@@ -164,7 +166,7 @@ func (r *Reconciler) reconcile(ctx context.Context, key Key) (reconcile.Result, 
 // server's (the cache may hold it without the new defaults, which the API
 // server applies on read). nil, without error, when it is gone.
 func (r *Reconciler) readInstance(ctx context.Context, st *kindState, key Key, cached *unstructured.Unstructured) (*unstructured.Unstructured, error) {
-	inst := r.latestInstance(st.gvr, cached).DeepCopy()
+	inst := r.memory.latestInstance(st.gvr, cached).DeepCopy()
 	if st.schemaChanged.IsZero() || time.Since(st.schemaChanged) >= schemaSettleTime {
 		return inst, nil
 	}
@@ -221,7 +223,7 @@ func (p *pass) walk(ctx context.Context) error {
 		for _, res := range level {
 			actions = append(actions, p.plan(res)...)
 		}
-		var creates []Entry
+		var creates []inventory.Entry
 		for _, a := range actions {
 			if a.create || a.adopt {
 				creates = append(creates, a.entry)

@@ -7,6 +7,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/rgd-dev/rgd/internal/inventory"
 	"github.com/rgd-dev/rgd/pkg/graph"
 	"github.com/rgd-dev/rgd/pkg/metadata"
 	"github.com/rgd-dev/rgd/pkg/render"
@@ -47,8 +48,8 @@ func newLayout(g *graph.Graph) layout {
 }
 
 // entry is the inventory entry of a rendered child.
-func (l layout) entry(res *graph.Resource, u *unstructured.Unstructured) Entry {
-	return Entry{
+func (l layout) entry(res *graph.Resource, u *unstructured.Unstructured) inventory.Entry {
+	return inventory.Entry{
 		APIVersion: res.GVK.GroupVersion().String(), Kind: res.GVK.Kind, Resource: res.GVR.Resource,
 		Namespace: u.GetNamespace(), Name: u.GetName(), Node: res.ID, Wave: l.waves[res.ID],
 	}
@@ -129,10 +130,10 @@ func (p *pass) planChild(res *graph.Resource, u *unstructured.Unstructured, i, s
 	case verdictCreate:
 		a.create = true
 	case verdictAdopt:
-		p.r.trackExternal(p.key, res.GVR, u.GetNamespace(), u.GetName()) // hear when it goes away, or changes hands
+		p.r.routes.trackExternal(p.key, res.GVR, u.GetNamespace(), u.GetName()) // hear when it goes away, or changes hands
 		a.adopt = true
 	case verdictRefuseForeign:
-		p.r.trackExternal(p.key, res.GVR, u.GetNamespace(), u.GetName())
+		p.r.routes.trackExternal(p.key, res.GVR, u.GetNamespace(), u.GetName())
 		a.err = p.refuseAdoption(a)
 	case verdictRefuseOtherInstance:
 		a.err = &refusedError{msg: fmt.Sprintf("%s belongs to another instance (%s %s/%s)", entry, live.GetLabels()[metadata.LabelInstanceKind],
@@ -203,14 +204,11 @@ func desiredHash(desired *unstructured.Unstructured) string {
 // annotation (so a field removed from the template is not up to date).
 func (r *Reconciler) upToDate(live, desired *unstructured.Unstructured) bool {
 	h := desiredHash(desired)
-	if v, ok := r.applied.Load(live.GetUID()); ok {
-		rec := v.(appliedRecord)
-		if rec.hash == h && rec.resourceVersion == live.GetResourceVersion() {
-			return true
-		}
+	if r.memory.appliedUnchanged(live, h) {
+		return true
 	}
 	if covers(live.Object, desired.Object) {
-		r.applied.Store(live.GetUID(), appliedRecord{hash: h, resourceVersion: live.GetResourceVersion()})
+		r.memory.rememberApplied(live, h)
 		return true
 	}
 	return false

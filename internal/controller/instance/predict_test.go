@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
+	"github.com/rgd-dev/rgd/internal/inventory"
 	"github.com/rgd-dev/rgd/pkg/apis/kro/v1alpha1"
 	"github.com/rgd-dev/rgd/pkg/graph"
 	"github.com/rgd-dev/rgd/pkg/render"
@@ -38,7 +39,7 @@ func TestPredictChildrenMatchesWalk(t *testing.T) {
 	require.Len(t, predicted, 4)
 
 	in := render.NewInputs(g, inst.Object, nil)
-	var walked []Entry
+	var walked []inventory.Entry
 	for _, res := range g.Resources {
 		rr, err := render.Resource(res, in, inst.GetNamespace(), render.Options{})
 		require.NoError(t, err)
@@ -47,7 +48,7 @@ func TestPredictChildrenMatchesWalk(t *testing.T) {
 			in.Set(res.ID, obj)
 		}
 	}
-	inv, _ := Inventory(nil).with(predicted...)
-	_, added := inv.with(walked...)
+	inv, _ := inventory.Inventory(nil).With(predicted...)
+	_, added := inv.With(walked...)
 	assert.False(t, added, "the walk adds nothing to the predicted inventory: predicted %v, walked %v", predicted, walked)
 }

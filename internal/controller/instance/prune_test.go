@@ -5,6 +5,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
+	"github.com/rgd-dev/rgd/internal/inventory"
 	"github.com/rgd-dev/rgd/pkg/graph"
 )
 
@@ -12,10 +13,10 @@ import (
 // gone from the graph, excluded (skipped), or no longer produced by a
 // collection; never those of a resource that could not be fully rendered.
 func TestStaleEntries(t *testing.T) {
-	entry := func(node, name string) Entry {
-		return Entry{APIVersion: "v1", Kind: "ConfigMap", Resource: "configmaps", Namespace: "team", Name: name, Node: node}
+	entry := func(node, name string) inventory.Entry {
+		return inventory.Entry{APIVersion: "v1", Kind: "ConfigMap", Resource: "configmaps", Namespace: "team", Name: name, Node: node}
 	}
-	inv := Inventory{
+	inv := inventory.Inventory{
 		entry("config", "web-config"),
 		entry("gone", "web-old"),
 		entry("optional", "web-optional"),
@@ -24,12 +25,12 @@ func TestStaleEntries(t *testing.T) {
 		entry("pending", "web-pending"),
 	}
 	states := map[string]*nodeState{
-		"config":   {state: stateSynced, complete: true, desired: []Entry{entry("config", "web-config")}},
+		"config":   {state: stateSynced, complete: true, desired: []inventory.Entry{entry("config", "web-config")}},
 		"optional": {state: stateSkipped, complete: true},
-		"workers":  {state: stateSynced, complete: true, desired: []Entry{entry("workers", "web-w0")}},
+		"workers":  {state: stateSynced, complete: true, desired: []inventory.Entry{entry("workers", "web-w0")}},
 		"pending":  {state: stateInProgress, pendingData: true},
 	}
-	assert.Equal(t, []Entry{
+	assert.Equal(t, []inventory.Entry{
 		entry("gone", "web-old"),          // its resource left the graph
 		entry("optional", "web-optional"), // excluded by includeWhen
 		entry("workers", "web-w1"),        // the collection shrank
@@ -57,17 +58,17 @@ func TestDeletionOrder(t *testing.T) {
 	assert.Less(t, l.waves["deployment"], l.waves["service"])
 	assert.Less(t, l.waves["ns"], l.waves["config"])
 
-	var inv Inventory
+	var inv inventory.Inventory
 	for _, r := range g.Resources {
-		inv = append(inv, Entry{Resource: r.ID + "s", Name: "web", Node: r.ID, Wave: l.waves[r.ID]})
+		inv = append(inv, inventory.Entry{Resource: r.ID + "s", Name: "web", Node: r.ID, Wave: l.waves[r.ID]})
 	}
 	var order []string
 	for len(inv) > 0 {
-		wave := inv.lastWave()
+		wave := inv.LastWave()
 		for _, e := range wave {
 			order = append(order, e.Node)
 		}
-		inv = inv.without(wave...)
+		inv = inv.Without(wave...)
 	}
 	assert.Equal(t, []string{"service", "deployment", "config", "ns"}, order)
 }

@@ -31,6 +31,7 @@ type Key struct {
 	Namespace, Name string
 }
 
+// String is the key as logs show it: resource/namespace/name.
 func (k Key) String() string {
 	if k.Namespace == "" {
 		return k.GVR.Resource + "/" + k.Name
@@ -97,48 +98,39 @@ type Reconciler struct {
 	log     logr.Logger
 	loop    *reconcile.Loop[Key]
 
+	// mu guards kinds and byGroupKind.
 	mu    sync.RWMutex
 	kinds map[schema.GroupVersionResource]*kindState
 	// byGroupKind maps an instance kind to its resource, to route child
 	// events (children carry the instance's group and kind in labels).
 	byGroupKind map[schema.GroupKind]schema.GroupVersionResource
-	// externals maps an external object to the instances that read it.
-	externals map[externalKey]map[Key]bool
-	// selectors lists, per GVR, the instances that read objects of it by
-	// selector.
-	selectors map[schema.GroupVersionResource]map[Key]bool
 
-	// applied remembers, per child UID, the last desired state rgd applied
-	// and the resourceVersion it produced, so that an unchanged child costs
-	// no comparison and no write. An entry goes when its child's Deleted
-	// event arrives.
-	applied sync.Map // types.UID -> appliedRecord
-
-	// written holds children rgd just wrote until the informer cache has
-	// them, so that a reconcile right after a write (the write's own
-	// events trigger one) does not write again while the cache lags.
-	written sync.Map // writtenKey -> writtenObject
-	// instanceWrites holds, per instance, the object rgd's last write of it
-	// returned, until the informer cache has caught up (see latestInstance).
-	instanceWrites sync.Map // writtenKey -> writtenObject
-
-	// deleting remembers, per instance UID, when rgd started deleting it.
-	deleting sync.Map // types.UID -> time.Time
+	// routes, memory and deletions each guard themselves.
+	//
+	// routes leads events of objects instances read to those instances.
+	routes routes
+	// memory is what rgd remembers of its own writes.
+	memory writeMemory
 	// deletions holds the children rgd deleted until they are proven gone.
 	deletions deletions
 
-	// onGone is told when an instance of a kind is gone.
-	onGone func(schema.GroupVersionResource)
+	// goneMu guards gone: the functions told when an instance is gone.
+	goneMu sync.RWMutex
+	gone   []func(schema.GroupVersionResource)
 
 	// states holds each instance's last state, by UID, for the gauge.
 	statesMu sync.Mutex
 	states   map[string]string
 }
 
-// OnInstanceGone sets a function told when an instance is gone (its
-// finalizer released or the object deleted), so that an RGD waiting for
-// its instances moves on at once. Call before Run.
-func (r *Reconciler) OnInstanceGone(fn func(schema.GroupVersionResource)) { r.onGone = fn }
+// SubscribeInstanceGone adds fn to the functions told when an instance is
+// gone (its finalizer released or the object deleted), so that an RGD
+// waiting for its instances moves on at once.
+func (r *Reconciler) SubscribeInstanceGone(fn func(schema.GroupVersionResource)) {
+	r.goneMu.Lock()
+	defer r.goneMu.Unlock()
+	r.gone = append(r.gone, fn)
+}
 
 type kindState struct {
 	// kind.Graph is nil for a kind served only for deletion (see
@@ -156,21 +148,6 @@ type kindState struct {
 	owner         string
 	cache         watch.Cache
 	watched       map[watch.Key]bool
-}
-
-type externalKey struct {
-	gvr             schema.GroupVersionResource
-	namespace, name string
-}
-
-type writtenKey struct {
-	gvr             schema.GroupVersionResource
-	namespace, name string
-}
-
-type appliedRecord struct {
-	hash            string
-	resourceVersion string
 }
 
 // New builds a Reconciler. Run starts its workers.
@@ -194,8 +171,6 @@ func New(dyn dynamic.Interface, watches *watch.Manager, opts Options) *Reconcile
 		log:         opts.Logger.WithName("instances"),
 		kinds:       map[schema.GroupVersionResource]*kindState{},
 		byGroupKind: map[schema.GroupKind]schema.GroupVersionResource{},
-		externals:   map[externalKey]map[Key]bool{},
-		selectors:   map[schema.GroupVersionResource]map[Key]bool{},
 		states:      map[string]string{},
 	}
 	r.loop = reconcile.New(r.reconcile, reconcile.Options[Key]{
@@ -373,7 +348,7 @@ func (r *Reconciler) instanceHandler(gvr schema.GroupVersionResource) watch.Hand
 		if ev.Type == watch.Updated && ev.Old != nil && !instanceChanged(ev.Old, obj) {
 			return
 		}
-		if ev.Type == watch.Updated && r.isOwnWrite(gvr, obj) {
+		if ev.Type == watch.Updated && r.memory.isOwnWrite(gvr, obj) {
 			// The echo of rgd's own write: the pass that wrote it went on
 			// from what the write returned.
 			return
@@ -408,14 +383,17 @@ func (r *Reconciler) childHandler(key watch.Key) watch.Handler {
 	if key.Selector == "" || key.MetadataOnly {
 		// External objects, and objects of others whose names instances
 		// want: both are routed by name to the instances that asked.
-		return func(ev watch.Event) { r.routeExternal(key.GVR, ev.Object) }
+		return func(ev watch.Event) {
+			for _, k := range r.routes.instancesReading(key.GVR, ev.Object) {
+				r.loop.Add(k)
+			}
+		}
 	}
 	return func(ev watch.Event) {
 		if ev.Type == watch.Deleted {
 			k := writtenKey{gvr: key.GVR, namespace: ev.Object.GetNamespace(), name: ev.Object.GetName()}
 			r.deletions.observe(k, ev.Object.GetUID())
-			// Whoever deleted it, nothing will be compared with it again.
-			r.applied.Delete(ev.Object.GetUID())
+			r.memory.childGone(ev.Object.GetUID())
 		}
 		labels := ev.Object.GetLabels()
 		gk := schema.GroupKind{Group: labels[metadata.LabelInstanceGroup], Kind: labels[metadata.LabelInstanceKind]}
@@ -447,95 +425,21 @@ func childChangeMatters(st *kindState, childGVR schema.GroupVersionResource, nod
 	return res.SeesChange(old.Object, cur.Object)
 }
 
-func (r *Reconciler) routeExternal(gvr schema.GroupVersionResource, obj *unstructured.Unstructured) {
-	r.mu.RLock()
-	var keys []Key
-	for k := range r.externals[externalKey{gvr: gvr, namespace: obj.GetNamespace(), name: obj.GetName()}] {
-		keys = append(keys, k)
-	}
-	for k := range r.selectors[gvr] {
-		keys = append(keys, k)
-	}
-	r.mu.RUnlock()
-	for _, k := range keys {
-		r.loop.Add(k)
-	}
-}
-
-// trackExternal records that instance key reads an external object.
-func (r *Reconciler) trackExternal(key Key, gvr schema.GroupVersionResource, namespace, name string) {
-	ek := externalKey{gvr: gvr, namespace: namespace, name: name}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.externals[ek] == nil {
-		r.externals[ek] = map[Key]bool{}
-	}
-	r.externals[ek][key] = true
-}
-
-// trackSelector records that instance key reads objects of gvr by selector.
-func (r *Reconciler) trackSelector(key Key, gvr schema.GroupVersionResource) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.selectors[gvr] == nil {
-		r.selectors[gvr] = map[Key]bool{}
-	}
-	r.selectors[gvr][key] = true
-}
-
-// forget drops what the reconciler tracks for a deleted instance.
+// forget drops what the reconciler holds for an instance that is gone, and
+// tells the subscribers (see SubscribeInstanceGone).
 func (r *Reconciler) forget(key Key) {
-	if r.onGone != nil {
-		defer r.onGone(key.GVR)
-	}
-	r.instanceWrites.Delete(writtenKey{gvr: key.GVR, namespace: key.Namespace, name: key.Name})
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for ek, m := range r.externals {
-		delete(m, key)
-		if len(m) == 0 {
-			delete(r.externals, ek)
-		}
-	}
-	for gvr, m := range r.selectors {
-		delete(m, key)
-		if len(m) == 0 {
-			delete(r.selectors, gvr)
-		}
+	r.memory.forgetInstance(key)
+	r.routes.forget(key)
+	r.goneMu.RLock()
+	subscribers := r.gone
+	r.goneMu.RUnlock()
+	for _, fn := range subscribers {
+		fn(key.GVR)
 	}
 }
 
 // Run starts the workers and blocks until ctx ends.
 func (r *Reconciler) Run(ctx context.Context) {
-	go r.sweepWritten(ctx)
+	go r.memory.sweep(ctx)
 	r.loop.Run(ctx)
-}
-
-// sweepWritten drops the children rgd wrote whose informer has had ample
-// time to catch up: a pass drops the entries it reads, but a child no pass
-// reads again would otherwise be held for ever.
-func (r *Reconciler) sweepWritten(ctx context.Context) {
-	t := time.NewTicker(writtenTTL)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			r.dropStaleWritten(now)
-		}
-	}
-}
-
-// dropStaleWritten drops the written children and instances older than
-// writtenTTL at now.
-func (r *Reconciler) dropStaleWritten(now time.Time) {
-	for _, m := range []*sync.Map{&r.written, &r.instanceWrites} {
-		m.Range(func(k, v any) bool {
-			if now.Sub(v.(writtenObject).at) > writtenTTL {
-				m.CompareAndDelete(k, v)
-			}
-			return true
-		})
-	}
 }

@@ -21,6 +21,7 @@ func (p *pass) retryLater(err error) {
 // of that object, or of the instance or its RGD, brings the instance back.
 type refusedError struct{ msg string }
 
+// Error returns the message saying what was refused and why.
 func (e *refusedError) Error() string { return e.msg }
 
 // retryable reports whether a failed write may succeed when tried again

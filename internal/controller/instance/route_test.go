@@ -2,6 +2,7 @@ package instance
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -93,4 +94,114 @@ func TestChildUpdatesThatChangeNothingAreNotRouted(t *testing.T) {
 	// Added and Deleted events always reach the instance.
 	handle(watch.Event{Type: watch.Added, GVR: deployments, Object: v1})
 	assert.Equal(t, 1, r.loop.Len())
+}
+
+// TestRoutes checks which instances an event of an object they read but do
+// not own reaches: those that read it by name, and those that read its
+// resource by selector, each once; an instance that is gone reads nothing.
+func TestRoutes(t *testing.T) {
+	configMaps := schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
+	secrets := schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
+	a := Key{GVR: schema.GroupVersionResource{Group: "kro.run", Version: "v1alpha1", Resource: "apps"}, Namespace: "ns", Name: "a"}
+	b := Key{GVR: a.GVR, Namespace: "ns", Name: "b"}
+	obj := func(namespace, name string) *unstructured.Unstructured {
+		u := &unstructured.Unstructured{}
+		u.SetNamespace(namespace)
+		u.SetName(name)
+		return u
+	}
+	for _, tc := range []struct {
+		name  string
+		setup func(rt *routes)
+		gvr   schema.GroupVersionResource
+		obj   *unstructured.Unstructured
+		want  []Key
+	}{
+		{name: "nothing tracked", setup: func(*routes) {}, gvr: configMaps, obj: obj("ns", "cfg")},
+		{name: "by name", setup: func(rt *routes) { rt.trackExternal(a, configMaps, "ns", "cfg") },
+			gvr: configMaps, obj: obj("ns", "cfg"), want: []Key{a}},
+		{name: "another name", setup: func(rt *routes) { rt.trackExternal(a, configMaps, "ns", "cfg") },
+			gvr: configMaps, obj: obj("ns", "other")},
+		{name: "another namespace", setup: func(rt *routes) { rt.trackExternal(a, configMaps, "ns", "cfg") },
+			gvr: configMaps, obj: obj("elsewhere", "cfg")},
+		{name: "another resource", setup: func(rt *routes) { rt.trackExternal(a, configMaps, "ns", "cfg") },
+			gvr: secrets, obj: obj("ns", "cfg")},
+		{name: "two readers", setup: func(rt *routes) {
+			rt.trackExternal(a, configMaps, "ns", "cfg")
+			rt.trackExternal(b, configMaps, "ns", "cfg")
+		}, gvr: configMaps, obj: obj("ns", "cfg"), want: []Key{a, b}},
+		{name: "by selector: any object of the resource", setup: func(rt *routes) { rt.trackSelector(b, configMaps) },
+			gvr: configMaps, obj: obj("anywhere", "any"), want: []Key{b}},
+		{name: "by name and by selector: listed once", setup: func(rt *routes) {
+			rt.trackExternal(a, configMaps, "ns", "cfg")
+			rt.trackSelector(a, configMaps)
+			rt.trackSelector(b, configMaps)
+		}, gvr: configMaps, obj: obj("ns", "cfg"), want: []Key{a, b}},
+		{name: "tracked twice: listed once", setup: func(rt *routes) {
+			rt.trackExternal(a, configMaps, "ns", "cfg")
+			rt.trackExternal(a, configMaps, "ns", "cfg")
+		}, gvr: configMaps, obj: obj("ns", "cfg"), want: []Key{a}},
+		{name: "forgotten", setup: func(rt *routes) {
+			rt.trackExternal(a, configMaps, "ns", "cfg")
+			rt.trackSelector(a, configMaps)
+			rt.trackExternal(b, configMaps, "ns", "cfg")
+			rt.forget(a)
+		}, gvr: configMaps, obj: obj("ns", "cfg"), want: []Key{b}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rt := &routes{}
+			tc.setup(rt)
+			assert.ElementsMatch(t, tc.want, rt.instancesReading(tc.gvr, tc.obj))
+		})
+	}
+}
+
+// TestRoutesForgetLeavesNothing checks that routes do not grow with the
+// instances that came and went.
+func TestRoutesForgetLeavesNothing(t *testing.T) {
+	configMaps := schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
+	rt := &routes{}
+	for i := range 10 {
+		k := Key{Namespace: "ns", Name: strconv.Itoa(i)}
+		rt.trackExternal(k, configMaps, "ns", "cfg-"+k.Name)
+		rt.trackSelector(k, configMaps)
+		rt.forget(k)
+	}
+	assert.Empty(t, rt.byName)
+	assert.Empty(t, rt.bySelector)
+}
+
+// TestExternalEventsReachTheirReaders checks that the handler of an external
+// kind's informer enqueues the instances that read the object.
+func TestExternalEventsReachTheirReaders(t *testing.T) {
+	r := New(nil, nil, Options{})
+	defer r.loop.ShutDown()
+	configMaps := schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
+	a := Key{GVR: schema.GroupVersionResource{Group: "kro.run", Version: "v1alpha1", Resource: "apps"}, Namespace: "ns", Name: "a"}
+	r.routes.trackExternal(a, configMaps, "ns", "cfg")
+	handle := r.childHandler(watch.Key{GVR: configMaps})
+	cfg := &unstructured.Unstructured{}
+	cfg.SetNamespace("ns")
+	cfg.SetName("cfg")
+	handle(watch.Event{Type: watch.Updated, GVR: configMaps, Old: cfg, Object: cfg})
+	assert.Equal(t, 1, r.loop.Drain())
+	cfg.SetName("other")
+	handle(watch.Event{Type: watch.Added, GVR: configMaps, Object: cfg})
+	assert.Equal(t, 0, r.loop.Drain())
+}
+
+// TestForgetTellsSubscribers checks that every subscriber hears of an
+// instance that is gone, and that what the instance read is forgotten.
+func TestForgetTellsSubscribers(t *testing.T) {
+	r := New(nil, nil, Options{})
+	defer r.loop.ShutDown()
+	a := Key{GVR: schema.GroupVersionResource{Group: "kro.run", Version: "v1alpha1", Resource: "apps"}, Namespace: "ns", Name: "a"}
+	var heard []schema.GroupVersionResource
+	r.SubscribeInstanceGone(func(gvr schema.GroupVersionResource) { heard = append(heard, gvr) })
+	r.SubscribeInstanceGone(func(gvr schema.GroupVersionResource) { heard = append(heard, gvr) })
+	configMaps := schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
+	r.routes.trackSelector(a, configMaps)
+	r.forget(a)
+	assert.Equal(t, []schema.GroupVersionResource{a.GVR, a.GVR}, heard)
+	assert.Empty(t, r.routes.instancesReading(configMaps, &unstructured.Unstructured{}))
 }

@@ -13,27 +13,22 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/rgd-dev/rgd/internal/conditions"
 	"github.com/rgd-dev/rgd/pkg/apis/kro/v1alpha1"
 	"github.com/rgd-dev/rgd/pkg/render"
 )
 
-// condition is one instance condition to write.
-type condition struct {
-	typ     v1alpha1.ConditionType
-	ok      bool
-	unknown bool
-	reason  string
-	message string
-}
+// The types of the conditions rgd writes on an instance.
+const (
+	condManaged        = string(v1alpha1.ConditionInstanceManaged)
+	condGraphResolved  = string(v1alpha1.ConditionGraphResolved)
+	condResourcesReady = string(v1alpha1.ConditionResourcesReady)
+	condReady          = string(v1alpha1.ConditionReady)
+)
 
-func (c condition) status() string {
-	switch {
-	case c.unknown:
-		return string(metav1.ConditionUnknown)
-	case c.ok:
-		return string(metav1.ConditionTrue)
-	}
-	return string(metav1.ConditionFalse)
+// managed is the InstanceManaged condition of an instance rgd manages.
+func managed() metav1.Condition {
+	return conditions.True(condManaged, "Managed", "instance is managed by rgd")
 }
 
 // writeStatus projects the status fields and sets state and conditions from
@@ -55,21 +50,21 @@ func (p *pass) writeStatus(ctx context.Context) error {
 		}
 	}
 	state := v1alpha1.InstanceStateActive
-	conds := []condition{{typ: v1alpha1.ConditionInstanceManaged, ok: true, reason: "Managed", message: "instance is managed by rgd"}}
+	conds := []metav1.Condition{managed()}
 	if p.graphErr != nil {
-		conds = append(conds, condition{typ: v1alpha1.ConditionGraphResolved, reason: "ResolutionFailed", message: p.graphErr.Error()})
+		conds = append(conds, conditions.False(condGraphResolved, "ResolutionFailed", p.graphErr.Error()))
 	} else {
-		conds = append(conds, condition{typ: v1alpha1.ConditionGraphResolved, ok: true, reason: "Resolved", message: "every expression evaluated"})
+		conds = append(conds, conditions.True(condGraphResolved, "Resolved", "every expression evaluated"))
 	}
 	switch {
 	case len(failed) > 0:
 		state = v1alpha1.InstanceStateError
-		conds = append(conds, condition{typ: v1alpha1.ConditionResourcesReady, reason: "ResourceFailed", message: strings.Join(failed, "; ")})
+		conds = append(conds, conditions.False(condResourcesReady, "ResourceFailed", strings.Join(failed, "; ")))
 	case len(notReady) > 0:
 		state = v1alpha1.InstanceStateInProgress
-		conds = append(conds, condition{typ: v1alpha1.ConditionResourcesReady, reason: "NotReady", message: "awaiting resource readiness: " + strings.Join(notReady, "; ")})
+		conds = append(conds, conditions.False(condResourcesReady, "NotReady", "awaiting resource readiness: "+strings.Join(notReady, "; ")))
 	default:
-		conds = append(conds, condition{typ: v1alpha1.ConditionResourcesReady, ok: true, reason: "AllResourcesReady", message: "all resources are ready"})
+		conds = append(conds, conditions.True(condResourcesReady, "AllResourcesReady", "all resources are ready"))
 	}
 	if len(p.g.Instance.Conditions) > 0 {
 		author, pending, err := render.Conditions(p.g, p.in)
@@ -113,82 +108,21 @@ func stateOf(inst *unstructured.Unstructured) v1alpha1.InstanceState {
 
 // writeStatus writes state, conditions (with the root Ready) and fields
 // through the status subresource, only when they differ from what is there.
-func (r *Reconciler) writeStatus(ctx context.Context, gvr schema.GroupVersionResource, inst *unstructured.Unstructured, fields map[string]any, state v1alpha1.InstanceState, conds []condition) error {
+func (r *Reconciler) writeStatus(ctx context.Context, gvr schema.GroupVersionResource, inst *unstructured.Unstructured, fields map[string]any, state v1alpha1.InstanceState, conds []metav1.Condition) error {
 	return r.writeStatusWith(ctx, gvr, inst, fields, state, conds, nil)
 }
 
 // writeStatusWith is writeStatus with the author's conditions, when the RGD
 // defines some, in place of rgd's own.
-func (r *Reconciler) writeStatusWith(ctx context.Context, gvr schema.GroupVersionResource, inst *unstructured.Unstructured, fields map[string]any, state v1alpha1.InstanceState, conds []condition, author *authorConditions) error {
+func (r *Reconciler) writeStatusWith(ctx context.Context, gvr schema.GroupVersionResource, inst *unstructured.Unstructured, fields map[string]any, state v1alpha1.InstanceState, conds []metav1.Condition, author *authorConditions) error {
 	old, _ := inst.Object["status"].(map[string]any)
-	oldConds := map[string]map[string]any{}
-	if list, ok := old["conditions"].([]any); ok {
-		for _, c := range list {
-			if m, ok := c.(map[string]any); ok {
-				if t, _ := m["type"].(string); t != "" {
-					oldConds[t] = m
-				}
-			}
-		}
-	}
-	ready := condition{typ: v1alpha1.ConditionReady, ok: true, reason: "Ready", message: "instance is ready"}
-	for _, c := range conds {
-		if c.unknown && ready.ok {
-			ready = condition{typ: v1alpha1.ConditionReady, unknown: true, reason: c.reason, message: c.message}
-		}
-		if !c.ok && !c.unknown {
-			ready = condition{typ: v1alpha1.ConditionReady, reason: c.reason, message: c.message}
-			break
-		}
-	}
-	all := append(conds, ready)
-	now := time.Now().UTC().Format(time.RFC3339)
-	list := make([]any, 0, len(all))
-	for _, c := range all {
-		m := map[string]any{
-			"type":               string(c.typ),
-			"status":             c.status(),
-			"reason":             c.reason,
-			"message":            c.message,
-			"observedGeneration": inst.GetGeneration(),
-			"lastTransitionTime": now,
-		}
-		if prev, ok := oldConds[string(c.typ)]; ok && prev["status"] == m["status"] {
-			if t, ok := prev["lastTransitionTime"]; ok {
-				m["lastTransitionTime"] = t
-			}
-		}
-		list = append(list, m)
-	}
+	previous := conditionsByType(old)
+	now := time.Now()
+	var list []any
 	if author != nil {
-		list = list[:0]
-		seen := map[string]bool{}
-		for _, c := range author.list {
-			m := map[string]any{"observedGeneration": inst.GetGeneration(), "lastTransitionTime": now}
-			for k, v := range c {
-				m[k] = v
-			}
-			t, _ := m["type"].(string)
-			if prev, ok := oldConds[t]; ok && prev["status"] == m["status"] {
-				if ts, ok := prev["lastTransitionTime"]; ok {
-					m["lastTransitionTime"] = ts
-				}
-			}
-			seen[t] = true
-			list = append(list, m)
-		}
-		if author.keepOld {
-			var kept []string
-			for t := range oldConds {
-				if !seen[t] {
-					kept = append(kept, t)
-				}
-			}
-			sort.Strings(kept)
-			for _, t := range kept {
-				list = append(list, oldConds[t])
-			}
-		}
+		list = author.conditions(previous, inst.GetGeneration(), now)
+	} else {
+		list = ownConditions(previous, conds, inst.GetGeneration(), now)
 	}
 	status := map[string]any{}
 	for k, v := range fields {
@@ -206,8 +140,99 @@ func (r *Reconciler) writeStatusWith(ctx context.Context, gvr schema.GroupVersio
 	if err != nil {
 		return fmt.Errorf("writing the status of %s/%s: %w", inst.GetNamespace(), inst.GetName(), err)
 	}
-	r.rememberInstance(gvr, out)
+	r.memory.rememberInstance(gvr, out)
 	return nil
+}
+
+// conditionsByType returns the conditions of an instance's status by type
+// (the last of a type, should there be several).
+func conditionsByType(status map[string]any) map[string]map[string]any {
+	byType := map[string]map[string]any{}
+	list, _ := status["conditions"].([]any)
+	for _, c := range list {
+		if m, ok := c.(map[string]any); ok {
+			if t, _ := m["type"].(string); t != "" {
+				byType[t] = m
+			}
+		}
+	}
+	return byType
+}
+
+// ownConditions are rgd's conditions conds, then Ready aggregated from
+// them, as written on an instance of generation whose current conditions
+// are previous.
+func ownConditions(previous map[string]map[string]any, conds []metav1.Condition, generation int64, now time.Time) []any {
+	current := make([]metav1.Condition, 0, len(previous))
+	for t, m := range previous {
+		c := metav1.Condition{Type: t}
+		if s, ok := m["status"].(string); ok {
+			c.Status = metav1.ConditionStatus(s)
+		}
+		if ts, ok := m["lastTransitionTime"].(string); ok {
+			if at, err := time.Parse(time.RFC3339, ts); err == nil {
+				c.LastTransitionTime = metav1.NewTime(at)
+			}
+		}
+		current = append(current, c)
+	}
+	set := conditions.New(current, generation, now)
+	parts := make([]string, len(conds))
+	for i, c := range conds {
+		set.Set(c)
+		parts[i] = c.Type
+	}
+	set.Aggregate(condReady, parts, "Ready", "instance is ready")
+	list := make([]any, 0, len(set.List()))
+	for _, c := range set.List() {
+		list = append(list, map[string]any{
+			"type":               c.Type,
+			"status":             string(c.Status),
+			"reason":             c.Reason,
+			"message":            c.Message,
+			"observedGeneration": c.ObservedGeneration,
+			"lastTransitionTime": c.LastTransitionTime.UTC().Format(time.RFC3339),
+		})
+	}
+	return list
+}
+
+// conditions are the author's conditions as written on an instance of
+// generation whose current conditions are previous. They are maps, as the
+// author's expressions made them: observedGeneration and lastTransitionTime
+// are added unless the author set them, and the transition time of a
+// condition whose status did not change is kept from previous, verbatim.
+func (a *authorConditions) conditions(previous map[string]map[string]any, generation int64, now time.Time) []any {
+	at := now.UTC().Format(time.RFC3339)
+	list := make([]any, 0, len(a.list))
+	seen := map[string]bool{}
+	for _, c := range a.list {
+		m := map[string]any{"observedGeneration": generation, "lastTransitionTime": at}
+		for k, v := range c {
+			m[k] = v
+		}
+		t, _ := m["type"].(string)
+		if prev, ok := previous[t]; ok && prev["status"] == m["status"] {
+			if ts, ok := prev["lastTransitionTime"]; ok {
+				m["lastTransitionTime"] = ts
+			}
+		}
+		seen[t] = true
+		list = append(list, m)
+	}
+	if a.keepOld {
+		var kept []string
+		for t := range previous {
+			if !seen[t] {
+				kept = append(kept, t)
+			}
+		}
+		sort.Strings(kept)
+		for _, t := range kept {
+			list = append(list, previous[t])
+		}
+	}
+	return list
 }
 
 func sameJSON(a, b any) bool {

@@ -11,15 +11,15 @@ import (
 // TestDropStaleWritten checks that written children older than writtenTTL
 // are let go, so that a child no later pass reads is not held for ever.
 func TestDropStaleWritten(t *testing.T) {
-	r := &Reconciler{}
+	m := &writeMemory{}
 	now := time.Now()
 	old := writtenKey{namespace: "ns", name: "old"}
 	fresh := writtenKey{namespace: "ns", name: "fresh"}
-	r.written.Store(old, writtenObject{obj: &unstructured.Unstructured{}, at: now.Add(-writtenTTL - time.Second)})
-	r.written.Store(fresh, writtenObject{obj: &unstructured.Unstructured{}, at: now.Add(-time.Second)})
-	r.dropStaleWritten(now)
-	_, hasOld := r.written.Load(old)
-	_, hasFresh := r.written.Load(fresh)
+	m.children.Store(old, writtenObject{obj: &unstructured.Unstructured{}, at: now.Add(-writtenTTL - time.Second)})
+	m.children.Store(fresh, writtenObject{obj: &unstructured.Unstructured{}, at: now.Add(-time.Second)})
+	m.dropStale(now)
+	_, hasOld := m.children.Load(old)
+	_, hasFresh := m.children.Load(fresh)
 	assert.False(t, hasOld, "an entry past its TTL is dropped")
 	assert.True(t, hasFresh, "a recent entry stays")
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -41,8 +40,6 @@ type Options struct {
 	Logger logr.Logger
 	// Metrics receives reconcile metrics; nil disables them.
 	Metrics *metrics.Metrics
-	// OnCompile, when set, is told of every compilation (for metrics).
-	OnCompile func(d time.Duration, err error)
 	// Recorder records a Warning event on an RGD whose reconcile failed
 	// with an error its status could not carry (the API server refused a
 	// write, for example); nil disables them.
@@ -52,19 +49,49 @@ type Options struct {
 	MaxRetryDelay time.Duration
 }
 
+// Instances is what the RGD controller asks of the instance controller
+// (instance.Reconciler): to serve a kind's instances, to let them go, and to
+// say how many there are and when one is gone.
+type Instances interface {
+	// Register starts serving a kind, or moves it to a new graph.
+	Register(ctx context.Context, k instance.Kind) error
+	// ServeDeletions serves a kind without a graph, only to finalize the
+	// instances being deleted.
+	ServeDeletions(ctx context.Context, gvr schema.GroupVersionResource, kind, rgdName string, rgdUID types.UID) error
+	// Deregister stops serving a kind.
+	Deregister(gvr schema.GroupVersionResource)
+	// Instances returns the number of instances of a kind served.
+	Instances(gvr schema.GroupVersionResource) (int, bool)
+	// SubscribeInstanceGone adds fn to the functions told when an instance
+	// is gone.
+	SubscribeInstanceGone(fn func(schema.GroupVersionResource))
+}
+
+// Deps are what the controller works with.
+type Deps struct {
+	// Dynamic reads and writes RGDs.
+	Dynamic dynamic.Interface
+	// Watches runs the informers of RGDs and CRDs.
+	Watches *watch.Manager
+	// Registrar creates, updates and deletes the generated CRDs.
+	Registrar *registrar.Registrar
+	// Instances serves the instances of each RGD's kind.
+	Instances Instances
+	// Resolver looks up the schemas of the kinds a graph uses.
+	Resolver schemas.Resolver
+	// Invalidate, when not nil, drops cached schemas before a compilation
+	// (CRDs may have changed).
+	Invalidate func()
+}
+
 // Controller reconciles ResourceGraphDefinitions.
 type Controller struct {
-	dyn        dynamic.Interface
-	watches    *watch.Manager
-	registrar  *registrar.Registrar
-	instances  *instance.Reconciler
-	resolver   schemas.Resolver
-	invalidate func()
-	opts       Options
-	log        logr.Logger
-	loop       *reconcile.Loop[string]
-	cache      watch.Cache
-	crds       watch.Cache
+	deps  Deps
+	opts  Options
+	log   logr.Logger
+	loop  *reconcile.Loop[string]
+	cache watch.Cache
+	crds  watch.Cache
 
 	mu     sync.Mutex
 	served map[string]*served // by RGD name
@@ -85,16 +112,15 @@ type served struct {
 	graph      *graph.Graph
 }
 
-// New builds a controller. invalidate, when not nil, drops cached schemas
-// before a compilation (CRDs may have changed).
-func New(dyn dynamic.Interface, watches *watch.Manager, reg *registrar.Registrar, instances *instance.Reconciler,
-	resolver schemas.Resolver, invalidate func(), opts Options) *Controller {
+// New builds a controller; Start and Run set it to work. It subscribes to
+// deps.Instances' news of instances gone: an RGD whose deletion waits for
+// its last instance moves on at once.
+func New(deps Deps, opts Options) *Controller {
 	if opts.Workers <= 0 {
 		opts.Workers = 2
 	}
 	c := &Controller{
-		dyn: dyn, watches: watches, registrar: reg, instances: instances, resolver: resolver, invalidate: invalidate,
-		opts: opts, log: opts.Logger.WithName("rgds"),
+		deps: deps, opts: opts, log: opts.Logger.WithName("rgds"),
 		served:     map[string]*served{},
 		unresolved: map[string]bool{},
 	}
@@ -107,6 +133,7 @@ func New(dyn dynamic.Interface, watches *watch.Manager, reg *registrar.Registrar
 		Metrics:   opts.Metrics,
 		OnError:   c.reportFailure,
 	})
+	deps.Instances.SubscribeInstanceGone(c.instanceGone)
 	return c
 }
 
@@ -130,7 +157,7 @@ func (c *Controller) reportFailure(name string, err error) {
 
 // Start watches RGDs and waits for the informer to sync; Run does the work.
 func (c *Controller) Start(ctx context.Context) error {
-	cache, err := c.watches.Watch(ctx, "rgd-controller", watch.Key{GVR: v1alpha1.ResourceGraphDefinitionResource}, func(ev watch.Event) {
+	cache, err := c.deps.Watches.Watch(ctx, "rgd-controller", watch.Key{GVR: v1alpha1.ResourceGraphDefinitionResource}, func(ev watch.Event) {
 		if ev.Type == watch.Updated && ev.Old != nil && !specOrMetaChanged(ev.Old, ev.Object) {
 			return
 		}
@@ -141,7 +168,7 @@ func (c *Controller) Start(ctx context.Context) error {
 	}
 	c.cache = cache
 	crds := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
-	if c.crds, err = c.watches.Watch(ctx, "rgd-controller", watch.Key{GVR: crds}, func(ev watch.Event) {
+	if c.crds, err = c.deps.Watches.Watch(ctx, "rgd-controller", watch.Key{GVR: crds}, func(ev watch.Event) {
 		if ev.Type == watch.Deleted {
 			// A generated CRD deleted by hand: its RGD creates it again.
 			if name := ev.Object.GetLabels()[metadata.LabelRGDName]; name != "" && ev.Object.GetLabels()[metadata.LabelOwned] == "true" {
@@ -207,14 +234,10 @@ func (c *Controller) reconcile(ctx context.Context, name string) (reconcile.Resu
 		return reconcile.Result{}, c.writeStatus(ctx, obj, rgd, current.graph, servingStatus(current.graph))
 	}
 
-	if c.invalidate != nil {
-		c.invalidate()
+	if c.deps.Invalidate != nil {
+		c.deps.Invalidate()
 	}
-	start := time.Now()
-	g, err := graph.Compile(ctx, rgd, graph.Options{Resolver: c.resolver})
-	if c.opts.OnCompile != nil {
-		c.opts.OnCompile(time.Since(start), err)
-	}
+	g, err := graph.Compile(ctx, rgd, graph.Options{Resolver: c.deps.Resolver})
 	if err != nil {
 		return reconcile.Result{}, c.compileFailed(ctx, obj, rgd, current, err)
 	}
@@ -222,7 +245,7 @@ func (c *Controller) reconcile(ctx context.Context, name string) (reconcile.Resu
 	delete(c.unresolved, name)
 	c.mu.Unlock()
 	owner := registrar.Owner{Name: rgd.Name, UID: rgd.UID, AllowBreakingChanges: allowBreak == "true"}
-	if _, err := c.registrar.Ensure(ctx, g.CRD, owner); err != nil {
+	if _, err := c.deps.Registrar.Ensure(ctx, g.CRD, owner); err != nil {
 		msg := err.Error()
 		var breaking *registrar.BreakingChangeError
 		if errors.As(err, &breaking) {
@@ -241,9 +264,9 @@ func (c *Controller) reconcile(ctx context.Context, name string) (reconcile.Resu
 		return reconcile.Result{}, err
 	}
 	if current != nil && current.gvr != g.Instance.Resource {
-		c.instances.Deregister(current.gvr)
+		c.deps.Instances.Deregister(current.gvr)
 	}
-	if err := c.instances.Register(ctx, instance.Kind{Graph: g, RGDName: rgd.Name, RGDUID: rgd.UID, AdoptExisting: adopt == "true"}); err != nil {
+	if err := c.deps.Instances.Register(ctx, instance.Kind{Graph: g, RGDName: rgd.Name, RGDUID: rgd.UID, AdoptExisting: adopt == "true"}); err != nil {
 		st := servingStatus(g)
 		st.running = cond(false, v1alpha1.ReasonFailedToStart, err.Error())
 		if werr := c.writeStatus(ctx, obj, rgd, g, st); werr != nil {
@@ -257,29 +280,18 @@ func (c *Controller) reconcile(ctx context.Context, name string) (reconcile.Resu
 	return reconcile.Result{}, c.writeStatus(ctx, obj, rgd, g, servingStatus(g))
 }
 
-// servingStatus is the status of an RGD whose graph g is served.
-func servingStatus(g *graph.Graph) statusUpdate {
-	return statusUpdate{
-		accepted: cond(true, v1alpha1.ReasonValid, "the graph is valid"),
-		kind:     cond(true, v1alpha1.ReasonKindReady, fmt.Sprintf("kind %s has been accepted and ready", g.Instance.GVK.Kind)),
-		running:  cond(true, v1alpha1.ReasonRunning, "instances are being reconciled"),
-	}
-}
-
-// reasonSchemaUnavailable is the GraphAccepted reason of an RGD whose
-// compilation could not look up a schema: nothing is known to be wrong
-// with the RGD.
-const reasonSchemaUnavailable = "SchemaUnavailable"
-
 // compileFailed handles a failed compilation. What follows depends on whose
 // fault it is, told by the errors' codes:
 //   - a schema lookup failed (the API server's fault, not the RGD's): the
 //     last good graph keeps serving and the status is left as it is, or,
-//     with none, the status says so; retried with backoff;
-//   - a kind is not served yet: reported, and retried with backoff and on
-//     every CRD change;
-//   - anything else is the RGD's own fault: reported as an invalid graph,
-//     and retried only when the RGD changes.
+//     with none, the status says so (reason SchemaUnavailable); retried
+//     with backoff;
+//   - a kind is not served yet: reported (reason UnknownKind), and retried
+//     with backoff and on every CRD change;
+//   - anything else is the RGD's own fault: reported as an invalid graph
+//     (reason InvalidResourceGraph), and retried only when the RGD changes.
+//
+// The reason is the typed signal clients such as `rgd dev` wait on.
 //
 // Without a last good graph, the instances of the RGD's existing kind are
 // served for deletion (see serveDeletions), so that deleting one never
@@ -308,9 +320,12 @@ func (c *Controller) compileFailed(ctx context.Context, obj *unstructured.Unstru
 	}
 	msg := err.Error()
 	reason := v1alpha1.ReasonInvalidResourceGraph
-	if transient {
-		reason = reasonSchemaUnavailable
+	switch {
+	case transient:
+		reason = v1alpha1.ReasonSchemaUnavailable
 		msg = "looking up the schemas the graph uses failed; retrying: " + msg
+	case unknownKind:
+		reason = v1alpha1.ReasonUnknownKind
 	}
 	if current != nil && current.graph != nil {
 		msg += fmt.Sprintf(" (the last valid graph, of generation %d, keeps running)", current.generation)
@@ -344,7 +359,7 @@ func (c *Controller) serveDeletions(ctx context.Context, rgd *v1alpha1.ResourceG
 		return nil
 	}
 	c.mu.Unlock()
-	if err := c.instances.ServeDeletions(ctx, gvr, kind, rgd.Name, rgd.UID); err != nil {
+	if err := c.deps.Instances.ServeDeletions(ctx, gvr, kind, rgd.Name, rgd.UID); err != nil {
 		return err
 	}
 	c.mu.Lock()
@@ -381,9 +396,9 @@ func (c *Controller) generatedKind(rgdName string) (schema.GroupVersionResource,
 	return schema.GroupVersionResource{}, "", false
 }
 
-// InstanceGone enqueues the RGD serving gvr, whose deletion may be waiting
+// instanceGone enqueues the RGD serving gvr, whose deletion may be waiting
 // for its last instance.
-func (c *Controller) InstanceGone(gvr schema.GroupVersionResource) {
+func (c *Controller) instanceGone(gvr schema.GroupVersionResource) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for name, s := range c.served {
@@ -413,7 +428,7 @@ func (c *Controller) finalize(ctx context.Context, obj *unstructured.Unstructure
 		c.mu.Unlock()
 	}
 	if current != nil {
-		if n, ok := c.instances.Instances(current.gvr); ok && n > 0 {
+		if n, ok := c.deps.Instances.Instances(current.gvr); ok && n > 0 {
 			msg := fmt.Sprintf("deletion waits for %d instance(s) of %s to be deleted first", n, current.kind)
 			st := statusUpdate{accepted: cond(true, v1alpha1.ReasonValid, "the graph is valid"),
 				kind: cond(true, v1alpha1.ReasonKindReady, fmt.Sprintf("kind %s has been accepted and ready", current.kind))}
@@ -421,15 +436,15 @@ func (c *Controller) finalize(ctx context.Context, obj *unstructured.Unstructure
 				st = statusUpdate{}
 			}
 			st.running = cond(false, "DeletionBlocked", msg)
-			// InstanceGone brings the RGD back when an instance goes; the
+			// instanceGone brings the RGD back when an instance goes; the
 			// requeue is a safety net for instances deleted while the
 			// engine was down.
 			return reconcile.Result{RequeueAfter: 30 * time.Second}, c.writeStatus(ctx, obj, rgd, current.graph, st)
 		}
-		c.instances.Deregister(current.gvr)
+		c.deps.Instances.Deregister(current.gvr)
 		if c.opts.AllowCRDDeletion {
 			crdName := current.gvr.GroupResource().String() // a CRD's name is plural.group
-			if err := c.registrar.Delete(ctx, crdName, registrar.Owner{Name: rgd.Name, UID: rgd.UID}); err != nil {
+			if err := c.deps.Registrar.Delete(ctx, crdName, registrar.Owner{Name: rgd.Name, UID: rgd.UID}); err != nil {
 				return reconcile.Result{}, err
 			}
 		}
@@ -443,7 +458,7 @@ func (c *Controller) finalize(ctx context.Context, obj *unstructured.Unstructure
 
 func (c *Controller) patchFinalizers(ctx context.Context, obj *unstructured.Unstructured, finalizers []string) error {
 	patch := fmt.Sprintf(`{"metadata":{"resourceVersion":%q,"finalizers":%s}}`, obj.GetResourceVersion(), jsonList(finalizers))
-	_, err := c.dyn.Resource(v1alpha1.ResourceGraphDefinitionResource).Patch(ctx, obj.GetName(), types.MergePatchType, []byte(patch), metav1.PatchOptions{})
+	_, err := c.deps.Dynamic.Resource(v1alpha1.ResourceGraphDefinitionResource).Patch(ctx, obj.GetName(), types.MergePatchType, []byte(patch), metav1.PatchOptions{})
 	return err
 }
 
@@ -453,109 +468,4 @@ func jsonList(items []string) string {
 		quoted[i] = fmt.Sprintf("%q", s)
 	}
 	return "[" + strings.Join(quoted, ",") + "]"
-}
-
-// conditionUpdate is one condition to write.
-type conditionUpdate struct {
-	set     bool
-	ok      bool
-	reason  string
-	message string
-}
-
-func cond(ok bool, reason, message string) conditionUpdate {
-	return conditionUpdate{set: true, ok: ok, reason: reason, message: message}
-}
-
-// statusUpdate holds the three conditions that make Ready.
-type statusUpdate struct {
-	accepted, kind, running conditionUpdate
-}
-
-// writeStatus writes kro's status for an RGD, only when it changed.
-func (c *Controller) writeStatus(ctx context.Context, obj *unstructured.Unstructured, rgd *v1alpha1.ResourceGraphDefinition, g *graph.Graph, st statusUpdate) error {
-	status := rgd.Status.DeepCopy()
-	now := metav1.Now()
-	set := func(t v1alpha1.ConditionType, u conditionUpdate) {
-		if !u.set {
-			u = conditionUpdate{reason: "Pending", message: "waiting for the steps before it"}
-		}
-		s := metav1.ConditionFalse
-		if u.ok {
-			s = metav1.ConditionTrue
-		}
-		reason, message := u.reason, u.message
-		for i := range status.Conditions {
-			cd := &status.Conditions[i]
-			if cd.Type != t {
-				continue
-			}
-			if cd.Status != s {
-				cd.LastTransitionTime = &now
-			}
-			cd.Status, cd.Reason, cd.Message, cd.ObservedGeneration = s, &reason, &message, rgd.Generation
-			return
-		}
-		status.Conditions = append(status.Conditions, v1alpha1.Condition{Type: t, Status: s, Reason: &reason, Message: &message,
-			LastTransitionTime: &now, ObservedGeneration: rgd.Generation})
-	}
-	set(v1alpha1.ConditionGraphAccepted, st.accepted)
-	set(v1alpha1.ConditionKindReady, st.kind)
-	set(v1alpha1.ConditionControllerReady, st.running)
-	ready := st.accepted.ok && st.kind.ok && st.running.ok && st.accepted.set && st.kind.set && st.running.set
-	readyUpdate := cond(true, "Ready", "the graph is served")
-	if !ready {
-		for _, u := range []conditionUpdate{st.accepted, st.kind, st.running} {
-			if !u.ok {
-				readyUpdate = cond(false, u.reason, u.message)
-				if !u.set {
-					readyUpdate = cond(false, "Pending", "waiting for the steps before it")
-				}
-				break
-			}
-		}
-	}
-	set(v1alpha1.ConditionReady, readyUpdate)
-	status.State = v1alpha1.StateInactive
-	if ready {
-		status.State = v1alpha1.StateActive
-	}
-	if g != nil && st.accepted.ok {
-		status.TopologicalOrder = g.TopologicalOrder()
-		status.Resources = nil
-		for _, r := range g.Resources {
-			if len(r.Dependencies) == 0 {
-				continue
-			}
-			info := v1alpha1.ResourceInformation{ID: r.ID}
-			for _, d := range r.Dependencies {
-				info.Dependencies = append(info.Dependencies, v1alpha1.Dependency{ID: d})
-			}
-			status.Resources = append(status.Resources, info)
-		}
-	}
-	status.ObservedGeneration = rgd.Generation
-	if equalStatus(&rgd.Status, status) {
-		return nil
-	}
-	raw, err := runtime.DefaultUnstructuredConverter.ToUnstructured(status)
-	if err != nil {
-		return err
-	}
-	out := obj.DeepCopy()
-	out.Object["status"] = raw
-	_, err = c.dyn.Resource(v1alpha1.ResourceGraphDefinitionResource).UpdateStatus(ctx, out, metav1.UpdateOptions{FieldManager: metadata.FieldManagerController})
-	return err
-}
-
-// equalStatus compares statuses ignoring transition times.
-func equalStatus(a, b *v1alpha1.ResourceGraphDefinitionStatus) bool {
-	strip := func(s *v1alpha1.ResourceGraphDefinitionStatus) *v1alpha1.ResourceGraphDefinitionStatus {
-		c := s.DeepCopy()
-		for i := range c.Conditions {
-			c.Conditions[i].LastTransitionTime = nil
-		}
-		return c
-	}
-	return equality.Semantic.DeepEqual(strip(a), strip(b))
 }

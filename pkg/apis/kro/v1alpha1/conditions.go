@@ -15,8 +15,19 @@ const (
 
 	// ReasonValid is GraphAccepted's reason when the graph compiled.
 	ReasonValid = "Valid"
-	// ReasonInvalidResourceGraph is GraphAccepted's reason when it did not.
+	// ReasonInvalidResourceGraph is GraphAccepted's reason when it did not
+	// because of a fault of the RGD: it stays until the RGD changes.
 	ReasonInvalidResourceGraph = "InvalidResourceGraph"
+	// ReasonUnknownKind is GraphAccepted's reason when the graph names a
+	// kind the cluster does not serve yet (a CRD being installed, or not
+	// installed): the RGD is compiled again when CRDs change, and may turn
+	// Active without changing. rgd's own reason; kro writes
+	// InvalidResourceGraph.
+	ReasonUnknownKind = "UnknownKind"
+	// ReasonSchemaUnavailable is GraphAccepted's reason when looking up the
+	// schemas the graph uses failed (the API server's fault, not the RGD's):
+	// retried with backoff. rgd's own reason.
+	ReasonSchemaUnavailable = "SchemaUnavailable"
 	// ReasonKindReady is KindReady's reason when the CRD is established.
 	ReasonKindReady = "Ready"
 	// ReasonFailed is the reason of a condition whose step failed.

@@ -1,4 +1,4 @@
-package instance
+package inventory
 
 import (
 	"testing"
@@ -15,25 +15,25 @@ func TestInventoryRoundTrip(t *testing.T) {
 	ns := Entry{APIVersion: "v1", Kind: "Namespace", Resource: "namespaces", Name: "a", Node: "ns", Wave: 0}
 
 	var inv Inventory
-	inv, added := inv.with(dep, cm)
+	inv, added := inv.With(dep, cm)
 	require.True(t, added)
-	inv, added = inv.with(cm, ns)
+	inv, added = inv.With(cm, ns)
 	require.True(t, added)
-	_, added = inv.with(cm)
+	_, added = inv.With(cm)
 	require.False(t, added, "an entry already there is not added twice")
 
-	back, err := readInventory(map[string]string{metadata.AnnotationInventory: inv.encode()})
+	back, err := Read(map[string]string{metadata.AnnotationInventory: inv.Encode()})
 	require.NoError(t, err)
 	assert.Equal(t, inv, back)
-	assert.Equal(t, []Entry{dep}, back.lastWave())
-	assert.Equal(t, Inventory{cm, dep}, back.without(ns))
+	assert.Equal(t, []Entry{dep}, back.LastWave())
+	assert.Equal(t, Inventory{cm, dep}, back.Without(ns))
 	assert.Equal(t, "apps/v1 Deployment a/x", dep.String())
 }
 
 func TestReadInventoryErrors(t *testing.T) {
-	inv, err := readInventory(nil)
+	inv, err := Read(nil)
 	require.NoError(t, err)
 	assert.Empty(t, inv)
-	_, err = readInventory(map[string]string{metadata.AnnotationInventory: "{"})
+	_, err = Read(map[string]string{metadata.AnnotationInventory: "{"})
 	assert.ErrorContains(t, err, "not a valid inventory")
 }

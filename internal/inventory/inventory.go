@@ -1,0 +1,146 @@
+package inventory
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/rgd-dev/rgd/pkg/metadata"
+)
+
+// Entry is one child recorded in an instance's inventory.
+type Entry struct {
+	// APIVersion and Kind of the child.
+	APIVersion string `json:"v"`
+	Kind       string `json:"k"`
+	// Resource is the REST resource, so deletion needs no discovery.
+	Resource string `json:"r"`
+	// Namespace and Name of the child.
+	Namespace string `json:"ns,omitempty"`
+	Name      string `json:"n"`
+	// Node is the id of the graph resource that produced the child.
+	Node string `json:"id"`
+	// Wave is the deletion order: higher waves are deleted first.
+	Wave int `json:"w"`
+}
+
+// GVR returns the child's REST resource.
+func (e Entry) GVR() schema.GroupVersionResource {
+	gv, _ := schema.ParseGroupVersion(e.APIVersion)
+	return gv.WithResource(e.Resource)
+}
+
+// ref is the identity of an object: what makes two entries the same child.
+type ref struct {
+	group, resource, namespace, name string
+}
+
+func (e Entry) ref() ref {
+	return ref{group: e.GVR().Group, resource: e.Resource, namespace: e.Namespace, name: e.Name}
+}
+
+// Same reports whether e and o record the same object (group, resource,
+// namespace and name), whatever their version, node or wave.
+func (e Entry) Same(o Entry) bool { return e.ref() == o.ref() }
+
+// String names the child for messages, e.g. apps/v1 Deployment carts-kro/carts.
+func (e Entry) String() string {
+	if e.Namespace == "" {
+		return fmt.Sprintf("%s %s %s", e.APIVersion, e.Kind, e.Name)
+	}
+	return fmt.Sprintf("%s %s %s/%s", e.APIVersion, e.Kind, e.Namespace, e.Name)
+}
+
+// Inventory is the set of children an instance has, kept sorted.
+type Inventory []Entry
+
+// Read parses the inventory annotation of an instance; a missing one is
+// empty.
+func Read(annotations map[string]string) (Inventory, error) {
+	raw, ok := annotations[metadata.AnnotationInventory]
+	if !ok || raw == "" {
+		return nil, nil
+	}
+	var inv Inventory
+	if err := json.Unmarshal([]byte(raw), &inv); err != nil {
+		return nil, fmt.Errorf("annotation %s is not a valid inventory: %w", metadata.AnnotationInventory, err)
+	}
+	inv.sort()
+	return inv, nil
+}
+
+// Encode renders the inventory for the annotation.
+func (inv Inventory) Encode() string {
+	b, _ := json.Marshal(inv)
+	return string(b)
+}
+
+// sort orders the entries by node, version, kind, namespace and name.
+func (inv Inventory) sort() {
+	slices.SortFunc(inv, func(a, b Entry) int {
+		return cmp.Or(cmp.Compare(a.Node, b.Node), cmp.Compare(a.APIVersion, b.APIVersion), cmp.Compare(a.Kind, b.Kind),
+			cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+}
+
+// Has reports whether the inventory records the child.
+func (inv Inventory) Has(e Entry) bool {
+	r := e.ref()
+	for _, x := range inv {
+		if x.ref() == r {
+			return true
+		}
+	}
+	return false
+}
+
+// With returns the inventory plus the entries it lacks, and whether any was
+// added.
+func (inv Inventory) With(entries ...Entry) (Inventory, bool) {
+	out := slices.Clone(inv)
+	added := false
+	for _, e := range entries {
+		if !out.Has(e) {
+			out = append(out, e)
+			added = true
+		}
+	}
+	out.sort()
+	return out, added
+}
+
+// Without returns the inventory less the given children.
+func (inv Inventory) Without(gone ...Entry) Inventory {
+	drop := map[ref]bool{}
+	for _, e := range gone {
+		drop[e.ref()] = true
+	}
+	out := make(Inventory, 0, len(inv))
+	for _, e := range inv {
+		if !drop[e.ref()] {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// LastWave returns the entries of the highest deletion wave.
+func (inv Inventory) LastWave() []Entry {
+	if len(inv) == 0 {
+		return nil
+	}
+	top := inv[0].Wave
+	for _, e := range inv {
+		top = max(top, e.Wave)
+	}
+	var out []Entry
+	for _, e := range inv {
+		if e.Wave == top {
+			out = append(out, e)
+		}
+	}
+	return out
+}
