@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/rgd-dev/rgd/internal/applier"
 	"github.com/rgd-dev/rgd/pkg/devcluster"
 	"github.com/rgd-dev/rgd/pkg/manifest"
 )
@@ -114,9 +115,9 @@ func TestControllerCommand(t *testing.T) {
 	// The RGD CRD is installed with rgd (as `rgd dev` does), not by the engine.
 	dyn, err := dynamic.NewForConfig(cluster.RESTConfig())
 	require.NoError(t, err)
-	ap, err := newApplier(cluster.RESTConfig(), dyn)
+	ap, err := applier.New(cluster.RESTConfig(), dyn, devFieldManager)
 	require.NoError(t, err)
-	require.NoError(t, ap.setup(context.Background(), func(string, ...any) {}, nil))
+	require.NoError(t, setup(context.Background(), ap, func(string, ...any) {}, nil))
 
 	metricsAddr, probeAddr := freeAddr(t), freeAddr(t)
 	cmd := exec.Command(bin, "controller", "--kubeconfig", cluster.KubeconfigPath(),

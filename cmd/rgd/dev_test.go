@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,104 +18,29 @@ import (
 	"github.com/stretchr/testify/require"
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/rgd-dev/rgd/pkg/devcluster"
-	"github.com/rgd-dev/rgd/pkg/manifest"
 )
 
-func TestLoadExampleSortsDocuments(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, body string) {
-		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600))
-	}
-	write("a-instance.yaml", `
-apiVersion: shop.example.com/v1
-kind: Shop
-metadata: {name: my-shop}
-`)
-	write("b-rgd.yaml", `
-apiVersion: kro.run/v1alpha1
-kind: ResourceGraphDefinition
-metadata: {name: shop}
-spec:
-  schema: {apiVersion: v1, group: shop.example.com, kind: Shop}
----
-apiVersion: kro.run/v1alpha1
-kind: ResourceGraphDefinition
-metadata: {name: web}
-spec:
-  schema: {apiVersion: v1alpha1, kind: Web}
-`)
-	write("c-crd.yaml", `
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: things.example.com}
-`)
-	write("d-prereq.yml", `
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: settings}
----
-apiVersion: kro.run/v1alpha1
-kind: Web
-metadata: {name: site}
-`)
-	write("README.md", "not yaml: ignored")
-	require.NoError(t, os.Mkdir(filepath.Join(dir, "sub"), 0o700))
-
-	set, err := loadExample(dir)
-	require.NoError(t, err)
-	docNames := func(docs []manifest.Document) []string {
-		var out []string
-		for _, d := range docs {
-			out = append(out, d.Object.GetKind()+"/"+d.Object.GetName())
+// poll calls check every 200ms until it succeeds or timeout (or ctx) ends.
+func poll(ctx context.Context, timeout time.Duration, check func() error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	ticker := time.NewTicker(200 * time.Millisecond)
+	defer ticker.Stop()
+	for {
+		err := check()
+		if err == nil {
+			return nil
 		}
-		return out
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("gave up after %s: %w", timeout, err)
+		case <-ticker.C:
+		}
 	}
-	assert.Equal(t, []string{"CustomResourceDefinition/things.example.com"}, docNames(set.crds))
-	assert.Equal(t, []string{"ConfigMap/settings"}, docNames(set.prereqs))
-	assert.Equal(t, []string{"ResourceGraphDefinition/shop", "ResourceGraphDefinition/web"}, docNames(set.rgds))
-	assert.Equal(t, []string{"Shop/my-shop", "Web/site"}, docNames(set.instances))
-	assert.Equal(t, []string{"shops.shop.example.com", "webs.kro.run"}, set.kinds)
-}
-
-func TestLoadExampleReportsEveryBadDocument(t *testing.T) {
-	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "bad.yaml"), []byte(`
-apiVersion: v1
-kind: ConfigMap
-metadata: {}
----
-apiVersion: kro.run/v1alpha1
-kind: ResourceGraphDefinition
-metadata: {name: nokind}
-spec: {schema: {apiVersion: v1}}
-`), 0o600))
-	_, err := loadExample(dir)
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "expected a Kubernetes object with apiVersion, kind and metadata.name")
-	assert.Contains(t, err.Error(), "spec.schema.kind: Required value")
-}
-
-func TestLoadExampleCartsStack(t *testing.T) {
-	dir, err := findExample(defaultExample)
-	require.NoError(t, err, "found from cmd/rgd by walking up")
-	set, err := loadExample(dir)
-	require.NoError(t, err)
-	require.Len(t, set.crds, 1)
-	assert.Equal(t, "tables.dynamodb.services.k8s.aws", set.crds[0].Object.GetName())
-	require.Len(t, set.rgds, 1)
-	require.Len(t, set.instances, 1)
-	assert.Equal(t, "CartsStack", set.instances[0].Object.GetKind())
-	assert.Empty(t, set.prereqs)
-}
-
-func TestFindExampleMissing(t *testing.T) {
-	_, err := findExample("examples/does-not-exist")
-	assert.ErrorContains(t, err, "no such folder")
 }
 
 // childPIDs lists the processes whose parent is pid.
@@ -233,105 +159,6 @@ func TestDevExampleNone(t *testing.T) {
 		assert.True(t, errors.Is(err, os.ErrNotExist), "child process %d is still there", pid)
 	}
 	assert.FileExists(t, kubeconfig, "--dir is kept")
-}
-
-func sampleProgress() []progressRGD {
-	return []progressRGD{{
-		name: "cartsstack.kro.run", state: "Active",
-		instances: []progressInstance{{
-			kind: "CartsStack", namespace: "default", name: "carts-kro", found: true,
-			state: "IN_PROGRESS", readyMessage: "waiting for table",
-			resources: []progressResource{
-				{id: "ns", kind: "Namespace", name: "carts-kro", state: "created"},
-				{id: "table", kind: "Table", name: "carts-kro/items", state: "created"},
-				{id: "deployment", kind: "Deployment", state: "waiting"},
-			},
-		}},
-	}}
-}
-
-func TestRenderProgress(t *testing.T) {
-	var texts []string
-	for _, l := range renderProgress(sampleProgress()) {
-		texts = append(texts, l.text)
-	}
-	assert.Equal(t, []string{
-		"ResourceGraphDefinition cartsstack.kro.run: Active",
-		"  CartsStack default/carts-kro: IN_PROGRESS (waiting for table)",
-		"    ns          created   Namespace/carts-kro",
-		"    table       created   Table/carts-kro/items",
-		"    deployment  waiting   Deployment/-",
-	}, texts)
-
-	missing := []progressRGD{{name: "web", state: "Inactive", message: "resource x: bad field",
-		instances: []progressInstance{{kind: "Web", name: "site"}}}}
-	texts = nil
-	for _, l := range renderProgress(missing) {
-		texts = append(texts, l.text)
-	}
-	assert.Equal(t, []string{"ResourceGraphDefinition web: Inactive: resource x: bad field", "  Web site: not found"}, texts)
-}
-
-func TestProgressPrinterPlainPrintsOnlyChanges(t *testing.T) {
-	var buf strings.Builder
-	p := newProgressPrinter(&buf, false)
-	snap := sampleProgress()
-	p.show(renderProgress(snap))
-	assert.Equal(t, 5, strings.Count(buf.String(), "\n"))
-	buf.Reset()
-	p.show(renderProgress(snap))
-	assert.Empty(t, buf.String(), "nothing changed")
-	snap[0].instances[0].resources[2].state = "created"
-	snap[0].instances[0].resources[2].name = "carts-kro/carts"
-	p.show(renderProgress(snap))
-	assert.Equal(t, "    deployment  created   Deployment/carts-kro/carts\n", buf.String())
-	assert.NotContains(t, buf.String(), "\x1b", "no escape codes off a terminal")
-}
-
-func TestProgressPrinterTerminalRedrawsInPlace(t *testing.T) {
-	var buf strings.Builder
-	p := newProgressPrinter(&buf, true)
-	p.show(renderProgress(sampleProgress()))
-	first := buf.String()
-	assert.NotContains(t, first, "\x1b[5A", "nothing to move over the first time")
-	assert.Equal(t, 5, strings.Count(first, "\r\x1b[2K"))
-	buf.Reset()
-	p.show(renderProgress(sampleProgress()))
-	assert.True(t, strings.HasPrefix(buf.String(), "\x1b[5A"), "moves up over the 5 lines drawn: %q", buf.String())
-	assert.True(t, strings.HasSuffix(buf.String(), "\x1b[J"))
-}
-
-func TestSettled(t *testing.T) {
-	snap := sampleProgress()
-	assert.Nil(t, settled(snap))
-	snap[0].instances[0].state = "ACTIVE"
-	assert.Len(t, settled(snap), 1)
-	snap[0].instances = append(snap[0].instances, progressInstance{kind: "CartsStack", name: "other", state: "ERROR"})
-	assert.Len(t, settled(snap), 2)
-}
-
-func TestReadRGD(t *testing.T) {
-	docs, err := manifest.ReadFile(filepath.Join("..", "..", "examples", "cartsstack", "rgd.yaml"))
-	require.NoError(t, err)
-	u := docs[0].Object.DeepCopy()
-	st := readRGD(u)
-	assert.Equal(t, "CartsStack", st.kind.Kind)
-	assert.Equal(t, "kro.run", st.kind.Group)
-	assert.Equal(t, []string{"ns", "table", "sa", "config", "deployment", "service"}, st.order, "spec order until the status has one")
-	assert.Equal(t, rgdResourceRef{apiVersion: "dynamodb.services.k8s.aws/v1alpha1", kind: "Table", name: "items", namespace: "${schema.spec.namespace}"}, st.resources["table"])
-
-	require.NoError(t, unstructured.SetNestedField(u.Object, map[string]any{
-		"state":            "Inactive",
-		"topologicalOrder": []any{"ns", "table"},
-		"conditions": []any{
-			map[string]any{"type": "GraphAccepted", "status": "False", "reason": "InvalidResourceGraph", "message": "resource table: bad"},
-			map[string]any{"type": "Ready", "status": "False", "message": "not ready"},
-		},
-	}, "status"))
-	st = readRGD(u)
-	assert.Equal(t, []string{"ns", "table"}, st.order)
-	assert.Equal(t, "resource table: bad", st.message)
-	assert.True(t, st.refused)
 }
 
 // TestDevCartsStack runs `rgd dev` with the CartsStack example and waits for

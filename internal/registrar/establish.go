@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -59,10 +60,29 @@ func findCondition(crd *apiextensionsv1.CustomResourceDefinition, t apiextension
 	return nil
 }
 
-// waitEstablished returns once crd (as last read or written) is Established
-// with its names accepted, watching it when it is not yet, for at most the
-// Registrar's EstablishTimeout. stale is the NamesAccepted=False condition
-// left over from names that the last write replaced, or nil.
+// CRDWatcher is what WaitEstablished needs of a CRD client: List and Watch.
+// The clientset's CustomResourceDefinitionInterface is one.
+type CRDWatcher interface {
+	List(ctx context.Context, opts metav1.ListOptions) (*apiextensionsv1.CustomResourceDefinitionList, error)
+	Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error)
+}
+
+// WaitEstablished returns once crd (as last read or written) is Established
+// with its names accepted, watching it through crds when it is not yet, for
+// at most timeout. It is rgd's one wait for a CRD: the registrar, the
+// engine's install of the ResourceGraphDefinition CRD and `rgd dev` use it.
+//
+// Names the API server refuses end the wait at once with an error wrapping
+// ErrNamesNotAccepted; so does the CRD's deletion, or its replacement by
+// another of the same name. After timeout the error lists the CRD's
+// conditions as last seen.
+func WaitEstablished(ctx context.Context, crds CRDWatcher, crd *apiextensionsv1.CustomResourceDefinition, timeout time.Duration) error {
+	return waitEstablished(ctx, crds, crd, nil, timeout)
+}
+
+// waitEstablished is the Registrar's WaitEstablished, with its
+// EstablishTimeout. stale is the NamesAccepted=False condition left over
+// from names that the last write replaced, or nil.
 //
 // When the API server still shows a refusal of the old names and keeps the
 // same verdict on the new ones, it does not write the status again, so the
@@ -77,21 +97,27 @@ func (r *Registrar) waitEstablished(ctx context.Context, crd *apiextensionsv1.Cu
 			return err
 		}
 	}
+	return waitEstablished(ctx, r.crds, crd, stale, r.establishTimeout)
+}
+
+// waitEstablished is WaitEstablished, counting a NamesAccepted=False
+// condition equal to stale as pending (see establishState).
+func waitEstablished(ctx context.Context, crds CRDWatcher, crd *apiextensionsv1.CustomResourceDefinition, stale *apiextensionsv1.CustomResourceDefinitionCondition, timeout time.Duration) error {
 	if done, err := establishState(crd, stale); done || err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.establishTimeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
 	selector := fields.OneTermEqualSelector("metadata.name", crd.Name).String()
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 			opts.FieldSelector = selector
-			return r.crds.List(ctx, opts)
+			return crds.List(ctx, opts)
 		},
 		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
 			opts.FieldSelector = selector
-			return r.crds.Watch(ctx, opts)
+			return crds.Watch(ctx, opts)
 		},
 	}
 	last := crd
@@ -116,7 +142,8 @@ func (r *Registrar) waitEstablished(ctx context.Context, crd *apiextensionsv1.Cu
 		}
 		return check(obj)
 	}
-	_, err := watchtools.UntilWithSync(ctx, lw, &apiextensionsv1.CustomResourceDefinition{}, precondition,
+	// A client that says it cannot stream lists (a fake) gets a plain list.
+	_, err := watchtools.UntilWithSync(ctx, cache.ToListWatcherWithWatchListSemantics(lw, crds), &apiextensionsv1.CustomResourceDefinition{}, precondition,
 		func(ev watch.Event) (bool, error) {
 			if ev.Type == watch.Deleted {
 				return false, fmt.Errorf("%w: %s", errDeleted, crd.Name)
@@ -128,7 +155,7 @@ func (r *Registrar) waitEstablished(ctx context.Context, crd *apiextensionsv1.Cu
 	}
 	if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) && !errors.Is(err, ErrNamesNotAccepted) {
 		return fmt.Errorf("CRD %s not Established after %s (conditions: %s): %w",
-			crd.Name, r.establishTimeout, describeConditions(last), err)
+			crd.Name, timeout, describeConditions(last), err)
 	}
 	return fmt.Errorf("waiting for CRD %s to be Established: %w", crd.Name, err)
 }

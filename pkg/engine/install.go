@@ -9,10 +9,14 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/rgd-dev/rgd/crds"
+	"github.com/rgd-dev/rgd/internal/registrar"
 )
+
+// installTimeout bounds the wait for the ResourceGraphDefinition CRD to be
+// Established once it is written.
+const installTimeout = time.Minute
 
 // installCRD makes the cluster serve rgd's ResourceGraphDefinition CRD,
 // creating or updating it, and waits until it is Established.
@@ -23,29 +27,23 @@ func installCRD(ctx context.Context, client apiextensionsclientset.Interface) er
 	}
 	api := client.ApiextensionsV1().CustomResourceDefinitions()
 	have, err := api.Get(ctx, want.Name, metav1.GetOptions{})
+	var crd *extv1.CustomResourceDefinition
 	switch {
 	case apierrors.IsNotFound(err):
-		if _, err := api.Create(ctx, want, metav1.CreateOptions{FieldManager: "rgd"}); err != nil && !apierrors.IsAlreadyExists(err) {
-			return err
+		crd, err = api.Create(ctx, want, metav1.CreateOptions{FieldManager: "rgd"})
+		if apierrors.IsAlreadyExists(err) {
+			crd, err = api.Get(ctx, want.Name, metav1.GetOptions{})
 		}
 	case err != nil:
 		return err
 	case !equality.Semantic.DeepEqual(have.Spec.Versions, want.Spec.Versions):
 		have.Spec = want.Spec
-		if _, err := api.Update(ctx, have, metav1.UpdateOptions{FieldManager: "rgd"}); err != nil {
-			return err
-		}
+		crd, err = api.Update(ctx, have, metav1.UpdateOptions{FieldManager: "rgd"})
+	default:
+		crd = have
 	}
-	return wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-		crd, err := api.Get(ctx, want.Name, metav1.GetOptions{})
-		if err != nil {
-			return false, nil
-		}
-		for _, c := range crd.Status.Conditions {
-			if c.Type == extv1.Established && c.Status == extv1.ConditionTrue {
-				return true, nil
-			}
-		}
-		return false, nil
-	})
+	if err != nil {
+		return err
+	}
+	return registrar.WaitEstablished(ctx, api, crd, installTimeout)
 }
