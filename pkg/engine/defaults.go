@@ -3,6 +3,7 @@ package engine
 import (
 	"time"
 
+	"github.com/rgd-dev/rgd/internal/reconcile"
 	"github.com/rgd-dev/rgd/pkg/render"
 )
 
@@ -22,7 +23,7 @@ const (
 	// may send at once above DefaultQPS.
 	DefaultBurst = 200
 	// DefaultMaxRetryDelay is the default of Options.MaxRetryDelay.
-	DefaultMaxRetryDelay = 30 * time.Second
+	DefaultMaxRetryDelay = reconcile.DefaultMaxDelay
 	// DefaultMaxCollectionSize is the default of Options.MaxCollectionSize.
 	DefaultMaxCollectionSize = render.DefaultMaxCollectionSize
 	// DefaultShutdownTimeout is the default of RunOptions.ShutdownTimeout.

@@ -41,9 +41,11 @@ func (k Key) String() string {
 
 // Options configure a Reconciler.
 type Options struct {
-	// Workers is the number of instances reconciled at once (default 16).
+	// Workers is the number of instances reconciled at once (the engine
+	// passes its Options.Workers; zero means one).
 	Workers int
-	// MaxCollectionSize caps one forEach expansion (default 1000).
+	// MaxCollectionSize caps one forEach expansion (default
+	// render.DefaultMaxCollectionSize).
 	MaxCollectionSize int
 	// ApplyConcurrency caps the writes of one wave that run at once
 	// (default 8).
@@ -60,7 +62,7 @@ type Options struct {
 	// of this reconciler's passes (for a histogram); nil disables it.
 	EvalObserver render.Observer
 	// MaxRetryDelay caps the exponential backoff of an instance whose pass
-	// failed with an error that may heal (default 30 s).
+	// failed with an error that may heal (default reconcile.DefaultMaxDelay).
 	MaxRetryDelay time.Duration
 	// Client is the REST client the dynamic client was built on (see
 	// dynamic.New). With it, a deletion the API server carried out at once
@@ -152,11 +154,8 @@ type kindState struct {
 
 // New builds a Reconciler. Run starts its workers.
 func New(dyn dynamic.Interface, watches *watch.Manager, opts Options) *Reconciler {
-	if opts.Workers <= 0 {
-		opts.Workers = 16
-	}
 	if opts.MaxCollectionSize <= 0 {
-		opts.MaxCollectionSize = 1000
+		opts.MaxCollectionSize = render.DefaultMaxCollectionSize
 	}
 	if opts.ApplyConcurrency <= 0 {
 		opts.ApplyConcurrency = 8

@@ -32,7 +32,8 @@ import (
 
 // Options configure the controller.
 type Options struct {
-	// Workers is the number of RGDs reconciled at once (default 2).
+	// Workers is the number of RGDs reconciled at once (the engine passes
+	// its Options.RGDWorkers; zero means one).
 	Workers int
 	// AllowCRDDeletion deletes the generated CRD with its RGD.
 	AllowCRDDeletion bool
@@ -45,8 +46,11 @@ type Options struct {
 	// write, for example); nil disables them.
 	Recorder record.EventRecorder
 	// MaxRetryDelay caps the exponential backoff of an RGD whose reconcile
-	// failed with an error that may heal (default 30 s).
+	// failed with an error that may heal (default reconcile.DefaultMaxDelay).
 	MaxRetryDelay time.Duration
+	// CompileCache keeps work between compilations; nil means
+	// graph.DefaultCache, shared by the whole process.
+	CompileCache *graph.Cache
 }
 
 // Instances is what the RGD controller asks of the instance controller
@@ -116,9 +120,6 @@ type served struct {
 // deps.Instances' news of instances gone: an RGD whose deletion waits for
 // its last instance moves on at once.
 func New(deps Deps, opts Options) *Controller {
-	if opts.Workers <= 0 {
-		opts.Workers = 2
-	}
 	c := &Controller{
 		deps: deps, opts: opts, log: opts.Logger.WithName("rgds"),
 		served:     map[string]*served{},
@@ -237,7 +238,7 @@ func (c *Controller) reconcile(ctx context.Context, name string) (reconcile.Resu
 	if c.deps.Invalidate != nil {
 		c.deps.Invalidate()
 	}
-	g, err := graph.Compile(ctx, rgd, graph.Options{Resolver: c.deps.Resolver})
+	g, err := graph.Compile(ctx, rgd, graph.Options{Resolver: c.deps.Resolver, Cache: c.opts.CompileCache})
 	if err != nil {
 		return reconcile.Result{}, c.compileFailed(ctx, obj, rgd, current, err)
 	}
