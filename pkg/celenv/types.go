@@ -59,6 +59,8 @@ func isDynType(t *types.Type) bool {
 	return false
 }
 
+// compatible is CheckAssignable's recursive step: it checks got against expected at path, the field path
+// named in the error.
 func (e *Env) compatible(expected *apiservercel.DeclType, got *types.Type, path string) error {
 	got = unwrapOptional(got)
 	if expected == nil || isDynType(got) {
@@ -70,70 +72,113 @@ func (e *Env) compatible(expected *apiservercel.DeclType, got *types.Type, path 
 	}
 	switch {
 	case expected.IsList():
-		if got.Kind() != types.ListKind {
-			return fmt.Errorf("%s: expected a list, got %s", at(path), typeString(got))
-		}
-		return e.compatible(expected.ElemType, got.Parameters()[0], path+"[]")
+		return e.compatibleList(expected, got, path)
 	case expected.IsMap():
-		switch got.Kind() {
-		case types.MapKind:
-			if err := e.compatible(expected.KeyType, got.Parameters()[0], path+"(key)"); err != nil {
+		return e.compatibleMap(expected, got, path)
+	case expected.IsObject():
+		return e.compatibleObject(expected, got, path)
+	}
+	return compatiblePrimitive(exp, got, path)
+}
+
+// compatibleList checks got against a list type: it must be a list whose elements fit.
+func (e *Env) compatibleList(expected *apiservercel.DeclType, got *types.Type, path string) error {
+	if got.Kind() != types.ListKind {
+		return fmt.Errorf("%s: expected a list, got %s", at(path), typeString(got))
+	}
+	return e.compatible(expected.ElemType, got.Parameters()[0], path+"[]")
+}
+
+// compatibleMap checks got against a map type: a map whose keys and values fit, or an object all of whose
+// fields fit the map's value type.
+func (e *Env) compatibleMap(expected *apiservercel.DeclType, got *types.Type, path string) error {
+	switch got.Kind() {
+	case types.MapKind:
+		if err := e.compatible(expected.KeyType, got.Parameters()[0], path+"(key)"); err != nil {
+			return err
+		}
+		return e.compatible(expected.ElemType, got.Parameters()[1], path+"[*]")
+	case types.StructKind:
+		gotDecl, err := e.objectDecl(got, path)
+		if err != nil {
+			return err
+		}
+		for _, name := range sortedFields(gotDecl) {
+			if err := e.compatible(expected.ElemType, gotDecl.Fields[name].Type.CelType(), join(path, name)); err != nil {
 				return err
 			}
-			return e.compatible(expected.ElemType, got.Parameters()[1], path+"[*]")
-		case types.StructKind:
-			gotDecl, ok := e.provider.FindDeclType(got.TypeName())
-			if !ok {
-				return fmt.Errorf("%s: unknown object type %s", at(path), got.TypeName())
-			}
-			for _, name := range sortedFields(gotDecl) {
-				if err := e.compatible(expected.ElemType, gotDecl.Fields[name].Type.CelType(), join(path, name)); err != nil {
-					return err
-				}
-			}
-			return nil
 		}
-		return fmt.Errorf("%s: expected a map, got %s", at(path), typeString(got))
-	case expected.IsObject():
-		switch got.Kind() {
-		case types.MapKind:
-			if k := got.Parameters()[0]; !isDynType(k) && k.Kind() != types.StringKind {
-				return fmt.Errorf("%s: expected an object, got a map with %s keys", at(path), typeString(k))
-			}
-			val := got.Parameters()[1]
-			if len(expected.Fields) == 0 || isDynType(unwrapOptional(val)) {
-				return nil
-			}
-			var first error
-			for _, name := range sortedFields(expected) {
-				err := e.compatible(expected.Fields[name].Type, val, join(path, name))
-				if err == nil {
-					return nil
-				}
-				if first == nil {
-					first = err
-				}
-			}
-			return fmt.Errorf("%s: map values of type %s fit no field of the object (%v)", at(path), typeString(val), first)
-		case types.StructKind:
-			gotDecl, ok := e.provider.FindDeclType(got.TypeName())
-			if !ok {
-				return fmt.Errorf("%s: unknown object type %s", at(path), got.TypeName())
-			}
-			for _, name := range sortedFields(gotDecl) {
-				f, ok := expected.Fields[name]
-				if !ok {
-					return fmt.Errorf("%s: field %q does not exist in the expected object", at(path), unescape(name))
-				}
-				if err := e.compatible(f.Type, gotDecl.Fields[name].Type.CelType(), join(path, unescape(name))); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-		return fmt.Errorf("%s: expected an object, got %s", at(path), typeString(got))
+		return nil
 	}
-	// Primitive kinds.
+	return fmt.Errorf("%s: expected a map, got %s", at(path), typeString(got))
+}
+
+// compatibleObject checks got against an object type: a map with string keys (see mapFitsObject), or an
+// object (see objectFitsObject).
+func (e *Env) compatibleObject(expected *apiservercel.DeclType, got *types.Type, path string) error {
+	switch got.Kind() {
+	case types.MapKind:
+		return e.mapFitsObject(expected, got, path)
+	case types.StructKind:
+		return e.objectFitsObject(expected, got, path)
+	}
+	return fmt.Errorf("%s: expected an object, got %s", at(path), typeString(got))
+}
+
+// mapFitsObject accepts a map for an object when its keys are strings and its value type fits at least one
+// of the object's fields; the error then carries the mismatch of the first field, in name order.
+func (e *Env) mapFitsObject(expected *apiservercel.DeclType, got *types.Type, path string) error {
+	if k := got.Parameters()[0]; !isDynType(k) && k.Kind() != types.StringKind {
+		return fmt.Errorf("%s: expected an object, got a map with %s keys", at(path), typeString(k))
+	}
+	val := got.Parameters()[1]
+	if len(expected.Fields) == 0 || isDynType(unwrapOptional(val)) {
+		return nil
+	}
+	var first error
+	for _, name := range sortedFields(expected) {
+		err := e.compatible(expected.Fields[name].Type, val, join(path, name))
+		if err == nil {
+			return nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return fmt.Errorf("%s: map values of type %s fit no field of the object (%v)", at(path), typeString(val), first)
+}
+
+// objectFitsObject accepts an object for another when every field it has exists in the expected one and
+// fits; fewer fields are fine.
+func (e *Env) objectFitsObject(expected *apiservercel.DeclType, got *types.Type, path string) error {
+	gotDecl, err := e.objectDecl(got, path)
+	if err != nil {
+		return err
+	}
+	for _, name := range sortedFields(gotDecl) {
+		f, ok := expected.Fields[name]
+		if !ok {
+			return fmt.Errorf("%s: field %q does not exist in the expected object", at(path), unescape(name))
+		}
+		if err := e.compatible(f.Type, gotDecl.Fields[name].Type.CelType(), join(path, unescape(name))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// objectDecl looks up the declaration of the registered object type got.
+func (e *Env) objectDecl(got *types.Type, path string) (*apiservercel.DeclType, error) {
+	gotDecl, ok := e.provider.FindDeclType(got.TypeName())
+	if !ok {
+		return nil, fmt.Errorf("%s: unknown object type %s", at(path), got.TypeName())
+	}
+	return gotDecl, nil
+}
+
+// compatiblePrimitive requires equal primitive kinds, except that a string fits a timestamp or duration
+// (whose JSON form is a string).
+func compatiblePrimitive(exp, got *types.Type, path string) error {
 	if exp.Kind() == got.Kind() {
 		return nil
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
 	"strings"
@@ -77,104 +78,142 @@ func (e *Env) normalize(v any, s *spec.Schema) any {
 	}
 	switch s.Type[0] {
 	case "object":
-		m, ok := v.(map[string]any)
-		if !ok {
-			return v
-		}
-		var props map[string]*spec.Schema
-		if len(s.Properties) > 0 {
-			props = e.propertySchemas(s)
-		}
-		var out map[string]any
-		for k, child := range m {
-			drop := child == nil && len(props) > 0
-			nc := child
-			if !drop {
-				if p, ok := props[k]; ok {
-					nc = e.normalize(child, p)
-				} else if s.AdditionalProperties != nil && s.AdditionalProperties.Schema != nil {
-					nc = e.normalize(child, s.AdditionalProperties.Schema)
-				}
-			}
-			if drop || !same(nc, child) {
-				if out == nil {
-					out = make(map[string]any, len(m))
-					for k2, v2 := range m {
-						out[k2] = v2
-					}
-				}
-				if drop {
-					delete(out, k)
-				} else {
-					out[k] = nc
-				}
-			}
-		}
-		if out == nil {
-			return m
-		}
-		return out
+		return e.normalizeObject(v, s)
 	case "array":
-		l, ok := v.([]any)
-		if !ok || s.Items == nil || s.Items.Schema == nil {
-			return v
-		}
-		var out []any
-		for i, item := range l {
-			ni := e.normalize(item, s.Items.Schema)
-			if !same(ni, item) {
-				if out == nil {
-					out = append([]any(nil), l...)
-				}
-				out[i] = ni
-			}
-		}
-		if out == nil {
-			return v // not l: boxing the slice again would allocate
-		}
-		return out
+		return e.normalizeArray(v, s)
 	case "integer":
-		switch n := v.(type) {
-		case float64:
-			if n == math.Trunc(n) && math.Abs(n) < 1<<63 {
-				return int64(n)
-			}
-		case int:
-			return int64(n)
-		case int32:
-			return int64(n)
-		}
+		return toInt64(v)
 	case "number":
-		switch n := v.(type) {
-		case int64:
-			return float64(n)
-		case int:
-			return float64(n)
-		case int32:
-			return float64(n)
-		}
+		return toFloat64(v)
 	case "string":
-		str, ok := v.(string)
-		if !ok {
-			return v
+		return parseFormatted(v, s.Format)
+	}
+	return v
+}
+
+// normalizeObject normalizes the properties of a map per s (declared properties, else additionalProperties)
+// and drops null properties when s declares any. The map is copied on the first change only.
+func (e *Env) normalizeObject(v any, s *spec.Schema) any {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return v
+	}
+	var props map[string]*spec.Schema
+	if len(s.Properties) > 0 {
+		props = e.propertySchemas(s)
+	}
+	var out map[string]any
+	for k, child := range m {
+		drop := child == nil && len(props) > 0
+		nc := child
+		if !drop {
+			nc = e.normalizeProperty(child, props[k], s.AdditionalProperties)
 		}
-		switch s.Format {
-		case "date-time":
-			if t, err := strfmt.ParseDateTime(str); err == nil {
-				return time.Time(t)
+		if drop || !same(nc, child) {
+			if out == nil {
+				out = maps.Clone(m)
 			}
-		case "date":
-			if t, err := time.Parse(strfmt.RFC3339FullDate, str); err == nil {
-				return t
+			if drop {
+				delete(out, k)
+			} else {
+				out[k] = nc
 			}
-		case "duration":
-			if d, err := strfmt.ParseDuration(str); err == nil {
-				return d
+		}
+	}
+	if out == nil {
+		return m
+	}
+	return out
+}
+
+// normalizeProperty normalizes one property value per its declared schema prop, or when there is none per
+// the object's additionalProperties schema; without either it is returned unchanged.
+func (e *Env) normalizeProperty(v any, prop *spec.Schema, additional *spec.SchemaOrBool) any {
+	switch {
+	case prop != nil:
+		return e.normalize(v, prop)
+	case additional != nil && additional.Schema != nil:
+		return e.normalize(v, additional.Schema)
+	}
+	return v
+}
+
+// normalizeArray normalizes the items of a list per s.Items, copying the list on the first change only.
+func (e *Env) normalizeArray(v any, s *spec.Schema) any {
+	l, ok := v.([]any)
+	if !ok || s.Items == nil || s.Items.Schema == nil {
+		return v
+	}
+	var out []any
+	for i, item := range l {
+		ni := e.normalize(item, s.Items.Schema)
+		if !same(ni, item) {
+			if out == nil {
+				out = append([]any(nil), l...)
 			}
-		case "byte":
-			if b, err := base64.StdEncoding.DecodeString(str); err == nil {
-				return b
-			}
+			out[i] = ni
+		}
+	}
+	if out == nil {
+		return v // not l: boxing the slice again would allocate
+	}
+	return out
+}
+
+// toInt64 converts a whole float64, an int or an int32 to int64 for an integer field; anything else is
+// returned unchanged.
+func toInt64(v any) any {
+	switch n := v.(type) {
+	case float64:
+		if n == math.Trunc(n) && math.Abs(n) < 1<<63 {
+			return int64(n)
+		}
+	case int:
+		return int64(n)
+	case int32:
+		return int64(n)
+	}
+	return v
+}
+
+// toFloat64 converts an int64, int or int32 to float64 for a number field; anything else is returned
+// unchanged.
+func toFloat64(v any) any {
+	switch n := v.(type) {
+	case int64:
+		return float64(n)
+	case int:
+		return float64(n)
+	case int32:
+		return float64(n)
+	}
+	return v
+}
+
+// parseFormatted converts a string of a string field with a date-time, date, duration or byte format to a
+// time.Time, time.Duration or []byte; anything else, including a string that does not parse, is returned
+// unchanged.
+func parseFormatted(v any, format string) any {
+	str, ok := v.(string)
+	if !ok {
+		return v
+	}
+	switch format {
+	case "date-time":
+		if t, err := strfmt.ParseDateTime(str); err == nil {
+			return time.Time(t)
+		}
+	case "date":
+		if t, err := time.Parse(strfmt.RFC3339FullDate, str); err == nil {
+			return t
+		}
+	case "duration":
+		if d, err := strfmt.ParseDuration(str); err == nil {
+			return d
+		}
+	case "byte":
+		if b, err := base64.StdEncoding.DecodeString(str); err == nil {
+			return b
 		}
 	}
 	return v

@@ -251,36 +251,43 @@ func compareSchema(path string, o, n *apiextensionsv1.JSONSchemaProps, requiredI
 	}
 	compareDefault(at, o, n, requiredInNew, add)
 	compareEnum(at, o.Enum, n.Enum, add)
+	comparePattern(at, o.Pattern, n.Pattern, add)
+	compareBounds(at, o, n, add)
 
+	oldRequired, newRequired := toSet(o.Required), toSet(n.Required)
+	compareProperties(path, o, n, newRequired, add)
+	compareRequired(path, o, n, oldRequired, newRequired, add)
+	compareElements(path, o, n, add)
+}
+
+// comparePattern reports an added, removed or changed pattern.
+func comparePattern(at, o, n string, add addFunc) {
 	switch {
-	case o.Pattern == n.Pattern:
-	case o.Pattern == "":
-		add(at, PatternAdded, "", n.Pattern)
-	case n.Pattern == "":
-		add(at, PatternRemoved, o.Pattern, "")
+	case o == n:
+	case o == "":
+		add(at, PatternAdded, "", n)
+	case n == "":
+		add(at, PatternRemoved, o, "")
 	default:
-		add(at, PatternChanged, o.Pattern, n.Pattern)
+		add(at, PatternChanged, o, n)
 	}
+}
 
+// compareBounds reports changes to the numeric, length and item-count
+// bounds, in that order.
+func compareBounds(at string, o, n *apiextensionsv1.JSONSchemaProps, add addFunc) {
 	compareLowerBound(at, o.Minimum, n.Minimum, MinimumAdded, MinimumRemoved, MinimumIncreased, MinimumDecreased, formatFloat, add)
 	compareUpperBound(at, o.Maximum, n.Maximum, MaximumAdded, MaximumRemoved, MaximumDecreased, MaximumIncreased, formatFloat, add)
 	compareLowerBound(at, o.MinLength, n.MinLength, MinLengthAdded, MinLengthRemoved, MinLengthIncreased, MinLengthDecreased, formatInt, add)
 	compareUpperBound(at, o.MaxLength, n.MaxLength, MaxLengthAdded, MaxLengthRemoved, MaxLengthDecreased, MaxLengthIncreased, formatInt, add)
 	compareLowerBound(at, o.MinItems, n.MinItems, MinItemsAdded, MinItemsRemoved, MinItemsIncreased, MinItemsDecreased, formatInt, add)
 	compareUpperBound(at, o.MaxItems, n.MaxItems, MaxItemsAdded, MaxItemsRemoved, MaxItemsDecreased, MaxItemsIncreased, formatInt, add)
+}
 
-	oldRequired, newRequired := toSet(o.Required), toSet(n.Required)
-	names := make([]string, 0, len(o.Properties)+len(n.Properties))
-	for name := range o.Properties {
-		names = append(names, name)
-	}
-	for name := range n.Properties {
-		if _, ok := o.Properties[name]; !ok {
-			names = append(names, name)
-		}
-	}
-	slices.Sort(names)
-	for _, name := range names {
+// compareProperties reports removed and added properties, in name order,
+// and compares the schemas of properties both sides have.
+func compareProperties(path string, o, n *apiextensionsv1.JSONSchemaProps, newRequired map[string]bool, add addFunc) {
+	for _, name := range propertyNames(o, n) {
 		child := joinPath(path, name)
 		op, inOld := o.Properties[name]
 		np, inNew := n.Properties[name]
@@ -293,8 +300,28 @@ func compareSchema(path string, o, n *apiextensionsv1.JSONSchemaProps, requiredI
 			compareSchema(child, &op, &np, newRequired[name], add)
 		}
 	}
-	// Required entries are compared by name, also for names that have no
-	// property schema; a removed property is already reported as such.
+}
+
+// propertyNames returns the names of the properties of o and n, sorted and
+// without duplicates.
+func propertyNames(o, n *apiextensionsv1.JSONSchemaProps) []string {
+	names := make([]string, 0, len(o.Properties)+len(n.Properties))
+	for name := range o.Properties {
+		names = append(names, name)
+	}
+	for name := range n.Properties {
+		if _, ok := o.Properties[name]; !ok {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// compareRequired reports fields that became required or optional.
+// Required entries are compared by name, also for names that have no
+// property schema; a removed property is already reported as such.
+func compareRequired(path string, o, n *apiextensionsv1.JSONSchemaProps, oldRequired, newRequired map[string]bool, add addFunc) {
 	for _, name := range sortedKeys(newRequired) {
 		if !oldRequired[name] {
 			add(joinPath(path, name), RequiredAdded, "optional", "required")
@@ -308,7 +335,11 @@ func compareSchema(path string, o, n *apiextensionsv1.JSONSchemaProps, requiredI
 			add(joinPath(path, name), RequiredRemoved, "required", "optional")
 		}
 	}
+}
 
+// compareElements compares the schemas of array items and of map values
+// (additionalProperties) when both sides have one.
+func compareElements(path string, o, n *apiextensionsv1.JSONSchemaProps, add addFunc) {
 	if o.Items != nil && n.Items != nil && o.Items.Schema != nil && n.Items.Schema != nil {
 		compareSchema(path+"[*]", o.Items.Schema, n.Items.Schema, false, add)
 	}

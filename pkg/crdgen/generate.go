@@ -130,33 +130,7 @@ func Build(in Input) (*apiextensionsv1.CustomResourceDefinition, error) {
 		return nil, errs.ToAggregate()
 	}
 
-	spec := objectSchema(in.Spec)
-	status := statusSchema(in.Status)
 	plural := Plural(in.Kind)
-
-	columns := DefaultPrinterColumns()
-	if len(in.PrinterColumns) > 0 {
-		columns = make([]apiextensionsv1.CustomResourceColumnDefinition, len(in.PrinterColumns))
-		for i := range in.PrinterColumns {
-			in.PrinterColumns[i].DeepCopyInto(&columns[i])
-		}
-	}
-
-	labels := map[string]string{}
-	for k, v := range in.Labels {
-		labels[k] = v
-	}
-	labels[LabelOwned] = LabelOwnedValue
-	labels[LabelRGDName] = in.RGDName
-
-	var annotations map[string]string
-	if len(in.Annotations) > 0 {
-		annotations = make(map[string]string, len(in.Annotations))
-		for k, v := range in.Annotations {
-			annotations[k] = v
-		}
-	}
-
 	crd := &apiextensionsv1.CustomResourceDefinition{
 		TypeMeta: metav1.TypeMeta{
 			APIVersion: apiextensionsv1.SchemeGroupVersion.String(),
@@ -164,8 +138,8 @@ func Build(in Input) (*apiextensionsv1.CustomResourceDefinition, error) {
 		},
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        plural + "." + in.Group,
-			Labels:      labels,
-			Annotations: annotations,
+			Labels:      crdLabels(in.Labels, in.RGDName),
+			Annotations: copyAnnotations(in.Annotations),
 		},
 		Spec: apiextensionsv1.CustomResourceDefinitionSpec{
 			Group: in.Group,
@@ -177,31 +151,80 @@ func Build(in Input) (*apiextensionsv1.CustomResourceDefinition, error) {
 				ShortNames: slices.Clone(in.ShortNames),
 				Categories: slices.Clone(in.Categories),
 			},
-			Scope: in.Scope,
-			Versions: []apiextensionsv1.CustomResourceDefinitionVersion{{
-				Name:    in.Version,
-				Served:  true,
-				Storage: true,
-				Schema: &apiextensionsv1.CustomResourceValidation{
-					OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{
-						Type: "object",
-						Properties: map[string]apiextensionsv1.JSONSchemaProps{
-							"apiVersion": {Type: "string"},
-							"kind":       {Type: "string"},
-							"metadata":   {Type: "object"},
-							"spec":       *spec,
-							"status":     *status,
-						},
-					},
-				},
-				Subresources: &apiextensionsv1.CustomResourceSubresources{
-					Status: &apiextensionsv1.CustomResourceSubresourceStatus{},
-				},
-				AdditionalPrinterColumns: columns,
-			}},
+			Scope:    in.Scope,
+			Versions: []apiextensionsv1.CustomResourceDefinitionVersion{crdVersion(&in)},
 		},
 	}
 	return crd, nil
+}
+
+// crdVersion returns the CRD's only version: served, stored, with the
+// instance schema, the status subresource and the printer columns.
+func crdVersion(in *Input) apiextensionsv1.CustomResourceDefinitionVersion {
+	return apiextensionsv1.CustomResourceDefinitionVersion{
+		Name:    in.Version,
+		Served:  true,
+		Storage: true,
+		Schema: &apiextensionsv1.CustomResourceValidation{
+			OpenAPIV3Schema: instanceSchema(in.Spec, in.Status),
+		},
+		Subresources: &apiextensionsv1.CustomResourceSubresources{
+			Status: &apiextensionsv1.CustomResourceSubresourceStatus{},
+		},
+		AdditionalPrinterColumns: printerColumns(in.PrinterColumns),
+	}
+}
+
+// instanceSchema returns the openAPIV3Schema of an instance: the standard
+// top-level fields plus copies of the spec and status schemas (see
+// objectSchema and statusSchema).
+func instanceSchema(spec, status *apiextensionsv1.JSONSchemaProps) *apiextensionsv1.JSONSchemaProps {
+	return &apiextensionsv1.JSONSchemaProps{
+		Type: "object",
+		Properties: map[string]apiextensionsv1.JSONSchemaProps{
+			"apiVersion": {Type: "string"},
+			"kind":       {Type: "string"},
+			"metadata":   {Type: "object"},
+			"spec":       *objectSchema(spec),
+			"status":     *statusSchema(status),
+		},
+	}
+}
+
+// printerColumns returns a deep copy of columns, or DefaultPrinterColumns
+// when there are none.
+func printerColumns(columns []apiextensionsv1.CustomResourceColumnDefinition) []apiextensionsv1.CustomResourceColumnDefinition {
+	if len(columns) == 0 {
+		return DefaultPrinterColumns()
+	}
+	out := make([]apiextensionsv1.CustomResourceColumnDefinition, len(columns))
+	for i := range columns {
+		columns[i].DeepCopyInto(&out[i])
+	}
+	return out
+}
+
+// crdLabels returns a copy of the user's labels plus the ownership labels.
+func crdLabels(user map[string]string, rgdName string) map[string]string {
+	labels := map[string]string{}
+	for k, v := range user {
+		labels[k] = v
+	}
+	labels[LabelOwned] = LabelOwnedValue
+	labels[LabelRGDName] = rgdName
+	return labels
+}
+
+// copyAnnotations returns a copy of annotations, or nil when there are none.
+func copyAnnotations(annotations map[string]string) map[string]string {
+	if len(annotations) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(annotations))
+	for k, v := range annotations {
+		out[k] = v
+	}
+	return out
 }
 
 // objectSchema returns a deep copy of s, or an empty object schema if s is nil.

@@ -80,6 +80,34 @@ const portAttempts = 4
 // fails, everything it started is stopped again. ctx bounds the start only;
 // the processes run until Stop.
 func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
+	opts = withDefaults(opts)
+	c := &Cluster{opts: opts, binDir: BinDir(opts.BinDir)}
+	if err := CheckBinaries(c.binDir, requiredBinaries(opts)...); err != nil {
+		return nil, err
+	}
+	if err := c.prepareDir(); err != nil {
+		return nil, err
+	}
+	c.kubeconfig = filepath.Join(c.dir, "kubeconfig")
+	defer func() {
+		if err != nil {
+			if stopErr := c.Stop(); stopErr != nil {
+				err = errors.Join(err, fmt.Errorf("cleaning up: %w", stopErr))
+			}
+		}
+	}()
+	if err := c.prepareState(); err != nil {
+		return nil, err
+	}
+	if err := c.startComponents(ctx); err != nil {
+		return nil, err
+	}
+	c.logf("control plane ready at %s (kubeconfig %s)", c.host, c.kubeconfig)
+	return c, nil
+}
+
+// withDefaults fills in the zero StartTimeout, StopTimeout and Log.
+func withDefaults(opts Options) Options {
 	if opts.StartTimeout == 0 {
 		opts.StartTimeout = 2 * time.Minute
 	}
@@ -89,8 +117,12 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if opts.Log == nil {
 		opts.Log = io.Discard
 	}
-	c := &Cluster{opts: opts, binDir: BinDir(opts.BinDir)}
+	return opts
+}
 
+// requiredBinaries lists the binaries opts needs: etcd and kube-apiserver,
+// plus those of the optional components it enables.
+func requiredBinaries(opts Options) []string {
 	need := []string{Etcd, KubeAPIServer}
 	if opts.ControllerManager {
 		need = append(need, KubeControllerManager)
@@ -101,78 +133,81 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if opts.Kwok {
 		need = append(need, Kwok)
 	}
-	if err := CheckBinaries(c.binDir, need...); err != nil {
-		return nil, err
-	}
+	return need
+}
 
-	if opts.Dir == "" {
+// prepareDir sets c.dir: a new temporary directory, or Options.Dir made
+// absolute and created, with devcluster's old state removed unless
+// Options.Keep is set.
+func (c *Cluster) prepareDir() error {
+	var err error
+	if c.opts.Dir == "" {
 		if c.dir, err = os.MkdirTemp("", "rgd-devcluster-"); err != nil {
-			return nil, err
+			return err
 		}
 		c.tempDir = true
-	} else {
-		if c.dir, err = filepath.Abs(opts.Dir); err != nil {
-			return nil, err
-		}
-		if err := os.MkdirAll(c.dir, 0o755); err != nil {
-			return nil, err
-		}
-		if !opts.Keep {
-			if err := resetState(c.dir); err != nil {
-				return nil, fmt.Errorf("clearing old state in %s: %w", c.dir, err)
-			}
+		return nil
+	}
+	if c.dir, err = filepath.Abs(c.opts.Dir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(c.dir, 0o755); err != nil {
+		return err
+	}
+	if !c.opts.Keep {
+		if err := resetState(c.dir); err != nil {
+			return fmt.Errorf("clearing old state in %s: %w", c.dir, err)
 		}
 	}
-	c.kubeconfig = filepath.Join(c.dir, "kubeconfig")
-	defer func() {
-		if err != nil {
-			if stopErr := c.Stop(); stopErr != nil {
-				err = errors.Join(err, fmt.Errorf("cleaning up: %w", stopErr))
-			}
-		}
-	}()
+	return nil
+}
+
+// prepareState creates the state subdirectories and makes sure the service
+// account keys and the admin token exist, setting c.token.
+func (c *Cluster) prepareState() error {
 	for _, sub := range []string{"logs", "etcd", "pki", filepath.Join("pki", "serving"), "kwok"} {
 		if err := os.MkdirAll(c.path(sub), 0o700); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if err := ensureServiceAccountKeys(c.path("pki", "sa.key"), c.path("pki", "sa.pub")); err != nil {
-		return nil, err
+		return err
 	}
-	if c.token, err = ensureAdminToken(c.path("pki", "tokens.csv")); err != nil {
-		return nil, err
-	}
+	var err error
+	c.token, err = ensureAdminToken(c.path("pki", "tokens.csv"))
+	return err
+}
 
+// startComponents starts etcd and kube-apiserver, writes the kubeconfig,
+// starts the optional components Options asks for, and checks that every
+// process is still running.
+func (c *Cluster) startComponents(ctx context.Context) error {
 	etcdURL, err := c.startEtcd(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := c.startAPIServer(ctx, etcdURL); err != nil {
-		return nil, err
+		return err
 	}
 	if err := c.writeKubeconfig(); err != nil {
-		return nil, err
+		return err
 	}
-	if opts.ControllerManager {
+	if c.opts.ControllerManager {
 		if err := c.startControllerManager(); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	if opts.Scheduler {
+	if c.opts.Scheduler {
 		if err := c.startScheduler(); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	if opts.Kwok {
+	if c.opts.Kwok {
 		if err := c.startKwok(ctx); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	if err := c.checkAlive(); err != nil {
-		return nil, err
-	}
-	c.logf("control plane ready at %s (kubeconfig %s)", c.host, c.kubeconfig)
-	return c, nil
+	return c.checkAlive()
 }
 
 // RESTConfig returns a new copy of the admin client configuration.

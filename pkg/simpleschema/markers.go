@@ -50,165 +50,241 @@ type markerResult struct {
 // applyMarkers applies markers to s, the schema of the field's type expression typ.
 // path and def name the field in errors.
 func applyMarkers(path *field.Path, def, typ string, s *apiextensionsv1.JSONSchemaProps, markers []Marker) (markerResult, field.ErrorList) {
-	var (
-		res           markerResult
-		errs          field.ErrorList
-		seen          = map[string]bool{}
-		defaultRaw    *string
-		uniqueItems   bool
-		listTypeGiven bool
-	)
-	bad := func(key, format string, args ...any) {
-		errs = append(errs, field.Invalid(path, def, fmt.Sprintf("marker %q: ", key)+fmt.Sprintf(format, args...)))
-	}
-	parseBool := func(m Marker) (bool, bool) {
-		switch m.Value {
-		case "true":
-			return true, true
-		case "false":
-			return false, true
-		}
-		bad(m.Key, "value %q must be true or false", m.Value)
-		return false, false
-	}
-	parseCount := func(m Marker) (*int64, bool) {
-		v, err := strconv.ParseInt(m.Value, 10, 64)
-		if err != nil || v < 0 {
-			bad(m.Key, "value %q must be a non-negative integer", m.Value)
-			return nil, false
-		}
-		return &v, true
-	}
-	parseBound := func(m Marker) (*float64, bool) {
-		v, err := strconv.ParseFloat(m.Value, 64)
-		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-			bad(m.Key, "value %q must be a finite number", m.Value)
-			return nil, false
-		}
-		return &v, true
-	}
-
+	a := &markerApplier{path: path, def: def, typ: typ, s: s, seen: map[string]bool{}}
 	for _, m := range markers {
-		if seen[m.Key] && !knownMarkers[m.Key] {
-			bad(m.Key, "given more than once")
-			continue
-		}
-		seen[m.Key] = true
-		if t, ok := markerTarget[m.Key]; ok && !slices.Contains(t.types, s.Type) {
-			bad(m.Key, "only valid for %s, not %q", t.what, typ)
-			continue
-		}
-		switch m.Key {
-		case MarkerRequired:
-			if v, ok := parseBool(m); ok {
-				res.required = &v
-			}
-		case MarkerDefault:
-			v := m.Value
-			defaultRaw = &v
-		case MarkerDescription:
-			s.Description = m.Value
-		case MarkerEnum:
-			if enum, ok := parseEnum(m, s.Type, bad); ok {
-				s.Enum = enum
-			}
-		case MarkerMinimum:
-			if v, ok := parseBound(m); ok {
-				s.Minimum = v
-			}
-		case MarkerMaximum:
-			if v, ok := parseBound(m); ok {
-				s.Maximum = v
-			}
-		case MarkerPattern:
-			if m.Value == "" {
-				bad(m.Key, "must not be empty")
-			} else if _, err := regexp.Compile(m.Value); err != nil {
-				bad(m.Key, "invalid regular expression: %v", err)
-			} else {
-				s.Pattern = m.Value
-			}
-		case MarkerMinLength:
-			if v, ok := parseCount(m); ok {
-				s.MinLength = v
-			}
-		case MarkerMaxLength:
-			if v, ok := parseCount(m); ok {
-				s.MaxLength = v
-			}
-		case MarkerMinItems:
-			if v, ok := parseCount(m); ok {
-				s.MinItems = v
-			}
-		case MarkerMaxItems:
-			if v, ok := parseCount(m); ok {
-				s.MaxItems = v
-			}
-		case MarkerUniqueItems:
-			if v, ok := parseBool(m); ok {
-				uniqueItems = v
-			}
-		case MarkerListType:
-			switch m.Value {
-			case listTypeAtomic, listTypeSet, listTypeMap:
-				v := m.Value
-				s.XListType = &v
-				listTypeGiven = true
-			default:
-				bad(m.Key, "value %q must be one of atomic, set, map", m.Value)
-			}
-		case MarkerListMapKey:
-			switch {
-			case m.Value == "":
-				bad(m.Key, "must not be empty")
-			case slices.Contains(s.XListMapKeys, m.Value):
-				bad(m.Key, "duplicate key %q", m.Value)
-			default:
-				s.XListMapKeys = append(s.XListMapKeys, m.Value)
-			}
-		case MarkerImmutable:
-			if v, ok := parseBool(m); ok && v {
-				s.XValidations = append(s.XValidations, apiextensionsv1.ValidationRule{Rule: immutableRule, Message: immutableMessage})
-			}
-		case MarkerValidation:
-			if strings.TrimSpace(m.Value) == "" {
-				bad(m.Key, "must not be empty")
-			} else {
-				s.XValidations = append(s.XValidations, apiextensionsv1.ValidationRule{Rule: m.Value, Message: validationMessage})
-			}
+		if a.admit(m) {
+			a.apply(m)
 		}
 	}
+	a.checkListType()
+	a.checkRanges()
+	a.applyDefault()
+	return a.res, a.errs
+}
 
-	if uniqueItems {
-		if listTypeGiven && *s.XListType != listTypeSet {
-			bad(MarkerUniqueItems, "true conflicts with listType=%s", *s.XListType)
+// markerApplier applies the markers of one field to its schema s and collects
+// the errors; path and def name the field in them.
+type markerApplier struct {
+	path     *field.Path
+	def, typ string
+	s        *apiextensionsv1.JSONSchemaProps
+
+	res  markerResult
+	errs field.ErrorList
+
+	seen          map[string]bool // marker keys given so far
+	defaultRaw    *string         // the default= value, applied last
+	uniqueItems   bool
+	listTypeGiven bool
+}
+
+// bad reports a problem with the marker key.
+func (a *markerApplier) bad(key, format string, args ...any) {
+	a.errs = append(a.errs, field.Invalid(a.path, a.def, fmt.Sprintf("marker %q: ", key)+fmt.Sprintf(format, args...)))
+}
+
+// admit reports whether m may be applied: it must not repeat a marker that
+// may be given only once, and must suit the field's type.
+func (a *markerApplier) admit(m Marker) bool {
+	if a.seen[m.Key] && !knownMarkers[m.Key] {
+		a.bad(m.Key, "given more than once")
+		return false
+	}
+	a.seen[m.Key] = true
+	if t, ok := markerTarget[m.Key]; ok && !slices.Contains(t.types, a.s.Type) {
+		a.bad(m.Key, "only valid for %s, not %q", t.what, a.typ)
+		return false
+	}
+	return true
+}
+
+// apply applies one admitted marker.
+func (a *markerApplier) apply(m Marker) {
+	s := a.s
+	switch m.Key {
+	case MarkerRequired:
+		a.setRequired(m)
+	case MarkerDefault:
+		v := m.Value
+		a.defaultRaw = &v
+	case MarkerDescription:
+		s.Description = m.Value
+	case MarkerEnum:
+		a.setEnum(m)
+	case MarkerMinimum:
+		a.setBound(m, &s.Minimum)
+	case MarkerMaximum:
+		a.setBound(m, &s.Maximum)
+	case MarkerPattern:
+		a.setPattern(m)
+	case MarkerMinLength:
+		a.setCount(m, &s.MinLength)
+	case MarkerMaxLength:
+		a.setCount(m, &s.MaxLength)
+	case MarkerMinItems:
+		a.setCount(m, &s.MinItems)
+	case MarkerMaxItems:
+		a.setCount(m, &s.MaxItems)
+	case MarkerUniqueItems:
+		a.setUniqueItems(m)
+	case MarkerListType:
+		a.setListType(m)
+	case MarkerListMapKey:
+		a.addListMapKey(m)
+	case MarkerImmutable:
+		a.addImmutableRule(m)
+	case MarkerValidation:
+		a.addValidationRule(m)
+	}
+}
+
+// parseBool parses a true/false marker value.
+func (a *markerApplier) parseBool(m Marker) (bool, bool) {
+	switch m.Value {
+	case "true":
+		return true, true
+	case "false":
+		return false, true
+	}
+	a.bad(m.Key, "value %q must be true or false", m.Value)
+	return false, false
+}
+
+// setRequired records required=true|false in the result.
+func (a *markerApplier) setRequired(m Marker) {
+	if v, ok := a.parseBool(m); ok {
+		a.res.required = &v
+	}
+}
+
+// setEnum stores the enum values (see parseEnum).
+func (a *markerApplier) setEnum(m Marker) {
+	if enum, ok := parseEnum(m, a.s.Type, a.bad); ok {
+		a.s.Enum = enum
+	}
+}
+
+// setBound stores a finite number in *dst (minimum or maximum).
+func (a *markerApplier) setBound(m Marker, dst **float64) {
+	v, err := strconv.ParseFloat(m.Value, 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		a.bad(m.Key, "value %q must be a finite number", m.Value)
+		return
+	}
+	*dst = &v
+}
+
+// setCount stores a non-negative integer in *dst (a length or item count).
+func (a *markerApplier) setCount(m Marker, dst **int64) {
+	v, err := strconv.ParseInt(m.Value, 10, 64)
+	if err != nil || v < 0 {
+		a.bad(m.Key, "value %q must be a non-negative integer", m.Value)
+		return
+	}
+	*dst = &v
+}
+
+// setPattern stores a non-empty, valid regular expression.
+func (a *markerApplier) setPattern(m Marker) {
+	if m.Value == "" {
+		a.bad(m.Key, "must not be empty")
+	} else if _, err := regexp.Compile(m.Value); err != nil {
+		a.bad(m.Key, "invalid regular expression: %v", err)
+	} else {
+		a.s.Pattern = m.Value
+	}
+}
+
+// setUniqueItems records uniqueItems; checkListType turns it into listType=set.
+func (a *markerApplier) setUniqueItems(m Marker) {
+	if v, ok := a.parseBool(m); ok {
+		a.uniqueItems = v
+	}
+}
+
+// setListType stores listType=atomic|set|map.
+func (a *markerApplier) setListType(m Marker) {
+	switch m.Value {
+	case listTypeAtomic, listTypeSet, listTypeMap:
+		v := m.Value
+		a.s.XListType = &v
+		a.listTypeGiven = true
+	default:
+		a.bad(m.Key, "value %q must be one of atomic, set, map", m.Value)
+	}
+}
+
+// addListMapKey appends a non-empty, not yet given listMapKey.
+func (a *markerApplier) addListMapKey(m Marker) {
+	switch {
+	case m.Value == "":
+		a.bad(m.Key, "must not be empty")
+	case slices.Contains(a.s.XListMapKeys, m.Value):
+		a.bad(m.Key, "duplicate key %q", m.Value)
+	default:
+		a.s.XListMapKeys = append(a.s.XListMapKeys, m.Value)
+	}
+}
+
+// addImmutableRule adds the self == oldSelf rule for immutable=true.
+func (a *markerApplier) addImmutableRule(m Marker) {
+	if v, ok := a.parseBool(m); ok && v {
+		a.s.XValidations = append(a.s.XValidations, apiextensionsv1.ValidationRule{Rule: immutableRule, Message: immutableMessage})
+	}
+}
+
+// addValidationRule adds a non-blank CEL validation rule.
+func (a *markerApplier) addValidationRule(m Marker) {
+	if strings.TrimSpace(m.Value) == "" {
+		a.bad(m.Key, "must not be empty")
+	} else {
+		a.s.XValidations = append(a.s.XValidations, apiextensionsv1.ValidationRule{Rule: m.Value, Message: validationMessage})
+	}
+}
+
+// checkListType applies uniqueItems=true as listType=set and checks that
+// listType and listMapKey agree.
+func (a *markerApplier) checkListType() {
+	s := a.s
+	if a.uniqueItems {
+		if a.listTypeGiven && *s.XListType != listTypeSet {
+			a.bad(MarkerUniqueItems, "true conflicts with listType=%s", *s.XListType)
 		} else {
 			v := listTypeSet
 			s.XListType = &v
 		}
 	}
 	if len(s.XListMapKeys) > 0 && (s.XListType == nil || *s.XListType != listTypeMap) {
-		bad(MarkerListMapKey, "requires listType=map")
+		a.bad(MarkerListMapKey, "requires listType=map")
 	}
 	if s.XListType != nil && *s.XListType == listTypeMap && len(s.XListMapKeys) == 0 {
-		bad(MarkerListType, "map requires at least one listMapKey marker")
+		a.bad(MarkerListType, "map requires at least one listMapKey marker")
 	}
+}
+
+// checkRanges checks that no lower bound exceeds its upper bound.
+func (a *markerApplier) checkRanges() {
+	s := a.s
 	if s.Minimum != nil && s.Maximum != nil && *s.Minimum > *s.Maximum {
-		bad(MarkerMinimum, "%v is greater than maximum %v", *s.Minimum, *s.Maximum)
+		a.bad(MarkerMinimum, "%v is greater than maximum %v", *s.Minimum, *s.Maximum)
 	}
 	if s.MinLength != nil && s.MaxLength != nil && *s.MinLength > *s.MaxLength {
-		bad(MarkerMinLength, "%d is greater than maxLength %d", *s.MinLength, *s.MaxLength)
+		a.bad(MarkerMinLength, "%d is greater than maxLength %d", *s.MinLength, *s.MaxLength)
 	}
 	if s.MinItems != nil && s.MaxItems != nil && *s.MinItems > *s.MaxItems {
-		bad(MarkerMinItems, "%d is greater than maxItems %d", *s.MinItems, *s.MaxItems)
+		a.bad(MarkerMinItems, "%d is greater than maxItems %d", *s.MinItems, *s.MaxItems)
 	}
+}
 
-	if defaultRaw != nil {
-		if err := setDefault(s, *defaultRaw); err != nil {
-			bad(MarkerDefault, "%s", err)
-		}
+// applyDefault sets the default= value, last, so that it is checked against
+// the schema with every other marker applied.
+func (a *markerApplier) applyDefault() {
+	if a.defaultRaw == nil {
+		return
 	}
-	return res, errs
+	if err := setDefault(a.s, *a.defaultRaw); err != nil {
+		a.bad(MarkerDefault, "%s", err)
+	}
 }
 
 // setDefault parses raw for s's type, checks that it fits s and stores it.

@@ -65,17 +65,44 @@ func (b *builder) buildTypes(types map[string]any, path *field.Path) {
 	if len(types) == 0 {
 		return
 	}
-	names := make([]string, 0, len(types))
-	for name := range types {
-		names = append(names, name)
-	}
-	sort.Strings(names)
+	names := sortedNames(types)
 	for _, name := range names {
 		b.types[name] = &customType{}
 	}
+	g := b.dependencyGraph(types, names, path)
+	order, err := topo.SortStabilized(g, sortByID)
+	b.reportCycles(err, names, path)
+	for _, n := range order {
+		if n == nil {
+			continue
+		}
+		name := names[n.ID()]
+		if ct := b.types[name]; !ct.failed {
+			b.buildType(path.Child(name), ct, types[name])
+		}
+	}
+}
 
-	// Dependency graph: an edge dep -> user, so that a topological order lists
-	// dependencies first. Node IDs are indexes into the sorted names.
+// sortedNames returns the keys of m in order.
+func sortedNames(m map[string]any) []string {
+	names := make([]string, 0, len(m))
+	for name := range m {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// sortByID orders graph nodes by ID, for a deterministic topological order.
+func sortByID(nodes []graph.Node) {
+	sort.Slice(nodes, func(i, j int) bool { return nodes[i].ID() < nodes[j].ID() })
+}
+
+// dependencyGraph returns the graph of the custom types names (sorted, node
+// IDs are their indexes) with an edge dep -> user, so that a topological
+// order lists dependencies first. It reports invalid type names and types
+// that use themselves, marking them failed.
+func (b *builder) dependencyGraph(types map[string]any, names []string, path *field.Path) *simple.DirectedGraph {
 	id := make(map[string]int64, len(names))
 	g := simple.NewDirectedGraph()
 	for i, name := range names {
@@ -101,51 +128,49 @@ func (b *builder) buildTypes(types map[string]any, path *field.Path) {
 			g.SetEdge(g.NewEdge(simple.Node(id[dep]), simple.Node(id[name])))
 		}
 	}
-	byID := func(nodes []graph.Node) {
-		sort.Slice(nodes, func(i, j int) bool { return nodes[i].ID() < nodes[j].ID() })
-	}
-	order, err := topo.SortStabilized(g, byID)
+	return g
+}
+
+// reportCycles reports each dependency cycle found by the topological sort
+// (err), at its first member by name, and marks every member failed.
+func (b *builder) reportCycles(err error, names []string, path *field.Path) {
 	var cycles topo.Unorderable
-	if errors.As(err, &cycles) {
-		for _, cycle := range cycles {
-			byID(cycle)
-			members := make([]string, len(cycle))
-			for i, n := range cycle {
-				members[i] = names[n.ID()]
-				b.types[members[i]].failed = true
-			}
-			b.errs = append(b.errs, field.Invalid(path.Child(members[0]), field.OmitValueType{},
-				fmt.Sprintf("cyclic dependency in type %s: graph contains a cycle among types %s", members[0], strings.Join(members, ", "))))
-		}
+	if !errors.As(err, &cycles) {
+		return
 	}
-	for _, n := range order {
-		if n == nil {
-			continue
+	for _, cycle := range cycles {
+		sortByID(cycle)
+		members := make([]string, len(cycle))
+		for i, n := range cycle {
+			members[i] = names[n.ID()]
+			b.types[members[i]].failed = true
 		}
-		name := names[n.ID()]
-		ct := b.types[name]
-		if ct.failed {
-			continue
-		}
-		before := len(b.errs)
-		p := path.Child(name)
-		switch def := types[name].(type) {
-		case string:
-			s, required, ok := b.buildField(p, def)
-			ct.schema, ct.required, ct.failed = s, required, !ok
-		case map[string]any:
-			s, ok := b.buildStruct(p, def)
-			ct.schema, ct.failed = s, !ok
-		default:
-			b.errs = append(b.errs, invalidDefinition(p, def))
-			ct.failed = true
-		}
-		if len(b.errs) > before {
-			ct.failed = true
-		}
-		if !ct.failed {
-			ct.size = countNodes(ct.schema)
-		}
+		b.errs = append(b.errs, field.Invalid(path.Child(members[0]), field.OmitValueType{},
+			fmt.Sprintf("cyclic dependency in type %s: graph contains a cycle among types %s", members[0], strings.Join(members, ", "))))
+	}
+}
+
+// buildType builds the custom type ct at path from its definition: a field
+// definition string (an alias) or a map of fields. ct is marked failed when
+// any error is reported for it; otherwise its size is recorded.
+func (b *builder) buildType(p *field.Path, ct *customType, def any) {
+	before := len(b.errs)
+	switch def := def.(type) {
+	case string:
+		s, required, ok := b.buildField(p, def)
+		ct.schema, ct.required, ct.failed = s, required, !ok
+	case map[string]any:
+		s, ok := b.buildStruct(p, def)
+		ct.schema, ct.failed = s, !ok
+	default:
+		b.errs = append(b.errs, invalidDefinition(p, def))
+		ct.failed = true
+	}
+	if len(b.errs) > before {
+		ct.failed = true
+	}
+	if !ct.failed {
+		ct.size = countNodes(ct.schema)
 	}
 }
 
@@ -211,13 +236,8 @@ func (b *builder) buildStruct(path *field.Path, fields map[string]any) (*apiexte
 	b.nodes++
 	s := &apiextensionsv1.JSONSchemaProps{Type: "object"}
 	ok := true
-	keys := make([]string, 0, len(fields))
-	for k := range fields {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	hasDefault := false
-	for _, k := range keys {
+	for _, k := range sortedNames(fields) {
 		p := path.Child(k)
 		if k == "" {
 			b.errs = append(b.errs, field.Invalid(p, k, "field name must not be empty"))
