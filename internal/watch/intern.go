@@ -21,6 +21,10 @@ import (
 // generated keys, for example) keys are no longer shared.
 const maxKeys = 1 << 14
 
+// keys is the table of field names. It is the one piece of state that
+// engines in one process share, on purpose: it holds immutable strings by
+// their content, so no engine can observe another through it, and one
+// table saves more than one per engine would.
 var keys = struct {
 	sync.RWMutex
 	m map[string]string
