@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -87,27 +88,49 @@ func (d Document) IsRGD() bool {
 	return gvk.Group == v1alpha1.GroupName && gvk.Kind == v1alpha1.ResourceGraphDefinitionKind.Kind
 }
 
-// RGD decodes the document strictly as a ResourceGraphDefinition: unknown
-// fields are errors that name them.
+// RGD decodes the document strictly as a ResourceGraphDefinition. A
+// document that does not decode gives a *DecodeError naming the RGD and every
+// offending field: unknown fields (field names are case-sensitive) and values
+// of the wrong type.
 func (d Document) RGD() (*v1alpha1.ResourceGraphDefinition, error) {
 	if !d.IsRGD() {
 		return nil, fmt.Errorf("%s: %s is not a ResourceGraphDefinition", d.Source, d.Object.GroupVersionKind())
 	}
 	if v := d.Object.GetAPIVersion(); v != v1alpha1.SchemeGroupVersion.String() {
-		return nil, fmt.Errorf("%s: apiVersion %q is not supported, expected %s", d.Source, v, v1alpha1.SchemeGroupVersion)
+		return nil, &DecodeError{RGD: d.Object.GetName(), Fields: []FieldError{{
+			Field:   "apiVersion",
+			Message: fmt.Sprintf("%q is not supported, expected %s", v, v1alpha1.SchemeGroupVersion),
+		}}}
 	}
 	return DecodeRGD(d.JSON)
 }
 
-// DecodeRGD decodes JSON strictly into a ResourceGraphDefinition.
+// DecodeRGD decodes JSON strictly into a ResourceGraphDefinition; see
+// Document.RGD for the errors.
 func DecodeRGD(raw []byte) (*v1alpha1.ResourceGraphDefinition, error) {
-	rgd := &v1alpha1.ResourceGraphDefinition{}
+	var doc any
 	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&doc); err != nil {
+		return nil, fmt.Errorf("decoding ResourceGraphDefinition: %w", err)
+	}
+	name := ""
+	if obj, ok := doc.(map[string]any); ok {
+		if md, ok := obj["metadata"].(map[string]any); ok {
+			name, _ = md["name"].(string)
+		}
+	}
+	var problems []FieldError
+	checkFields(nil, doc, reflect.TypeFor[v1alpha1.ResourceGraphDefinition](), &problems)
+	if len(problems) > 0 {
+		return nil, &DecodeError{RGD: name, Fields: problems}
+	}
+	rgd := &v1alpha1.ResourceGraphDefinition{}
+	dec = json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(rgd); err != nil {
-		msg := err.Error()
-		msg = strings.TrimPrefix(msg, "json: ")
-		return nil, fmt.Errorf("decoding ResourceGraphDefinition: %s", msg)
+		// Only a type with its own decoder gets here (a malformed timestamp).
+		return nil, &DecodeError{RGD: name, Fields: []FieldError{{Message: strings.TrimPrefix(err.Error(), "json: ")}}}
 	}
 	return rgd, nil
 }

@@ -46,6 +46,10 @@ var (
 	ErrUnclosedQuote = errors.New("unclosed quote")
 	// ErrUnclosedBracket is returned for a {…} or […] value whose brackets do not close.
 	ErrUnclosedBracket = errors.New("unclosed bracket/brace")
+	// ErrUnquotedSpaces is returned for an unquoted value followed by words
+	// without "=" (default=IRSA role for ACK): a value with spaces must be
+	// quoted. The words are reported once, with the marker, not one by one.
+	ErrUnquotedSpaces = errors.New("a value with spaces must be quoted")
 )
 
 // Field is one parsed SimpleSchema field definition.
@@ -68,6 +72,8 @@ type ParseError struct {
 	Kind error
 	// Key is the marker key concerned, when there is one.
 	Key string
+	// Value is the whole value written, for ErrUnquotedSpaces.
+	Value string
 }
 
 // Error implements error.
@@ -84,6 +90,9 @@ func (e *ParseError) Error() string {
 		return fmt.Sprintf("%s in the value of marker %q", e.Kind, e.Key)
 	case ErrEmptyMarkerKey:
 		return e.Kind.Error()
+	case ErrUnquotedSpaces:
+		quoted := `"` + strings.ReplaceAll(e.Value, `"`, `\"`) + `"`
+		return fmt.Sprintf("marker %q: the value %q has spaces and must be quoted, as in %s=%s", e.Key, e.Value, e.Key, quoted)
 	default:
 		return fmt.Sprintf("marker %q: %v", e.Key, e.Kind)
 	}
@@ -136,11 +145,19 @@ func parseMarkers(s string) ([]Marker, []error) {
 			continue
 		}
 		i++ // '='
+		valueStart := i
 		value, next, err := scanValue(s, i)
 		i = next
 		if err != nil {
 			errs = append(errs, &ParseError{Kind: err, Key: key})
 			break // the rest of the input cannot be split reliably
+		}
+		if value != nil && !strings.ContainsRune(`"{[`, rune(s[valueStart])) {
+			if end, ok := unquotedWords(s, i); ok {
+				errs = append(errs, &ParseError{Kind: ErrUnquotedSpaces, Key: key, Value: s[valueStart:end]})
+				i = end
+				continue
+			}
 		}
 		switch {
 		case key == "":
@@ -156,6 +173,32 @@ func parseMarkers(s string) ([]Marker, []error) {
 		}
 	}
 	return markers, errs
+}
+
+// unquotedWords looks at the words that follow an unquoted value ending at
+// s[i]: words without "=" up to the next marker. It returns the end of the
+// last one and true when they continue the value (default=IRSA role for ACK).
+// Words that are all marker keys are not a continuation but markers written
+// without a value (required=true immutable), reported one by one.
+func unquotedWords(s string, i int) (int, bool) {
+	end, continues := i, false
+	for {
+		j := i
+		for j < len(s) && isSpace(s[j]) {
+			j++
+		}
+		k := j
+		for k < len(s) && !isSpace(s[k]) && s[k] != '=' {
+			k++
+		}
+		if k == j || (k < len(s) && s[k] == '=') {
+			return end, continues
+		}
+		if _, isKey := knownMarkers[s[j:k]]; !isKey {
+			continues = true
+		}
+		i, end = k, k
+	}
 }
 
 // scanValue reads one marker value starting at s[i]. It returns nil for an empty
