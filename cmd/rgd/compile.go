@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -13,7 +14,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/rgd-dev/rgd/pkg/apis/kro/v1alpha1"
-	"github.com/rgd-dev/rgd/pkg/engine"
 	"github.com/rgd-dev/rgd/pkg/graph"
 	"github.com/rgd-dev/rgd/pkg/manifest"
 	"github.com/rgd-dev/rgd/pkg/schemas"
@@ -30,21 +30,25 @@ type schemaFlags struct {
 }
 
 func (f *schemaFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringArrayVar(&f.crdFiles, "crd", nil, "a CRD file whose kinds the RGD uses (repeatable)")
+	cmd.Flags().StringArrayVar(&f.crdFiles, "crd", nil, "a file of CRDs, or of RGDs, whose kinds the RGD uses (repeatable)")
 	cmd.Flags().StringVar(&f.kubeconfig, "kubeconfig", "", "resolve schemas from this cluster too (default: offline)")
 }
 
 // resolver chains the user's CRDs, the cluster (when asked) and the built-in
-// kinds of Kubernetes.
+// kinds of Kubernetes. A --crd file that holds RGDs is left to definitions.
 func (f *schemaFlags) resolver() (schemas.Resolver, error) {
 	var chain []schemas.Resolver
-	if len(f.crdFiles) > 0 {
-		for _, p := range f.crdFiles {
-			if _, err := os.Stat(p); err != nil {
-				return nil, usageError("--crd %s: %v", p, err)
-			}
+	var crdFiles []string
+	for _, p := range f.crdFiles {
+		if _, err := os.Stat(p); err != nil {
+			return nil, usageError("--crd %s: %v", p, err)
 		}
-		r, err := schemas.LoadCRDFiles(f.crdFiles...)
+		if !holdsRGD(p) {
+			crdFiles = append(crdFiles, p)
+		}
+	}
+	if len(crdFiles) > 0 {
+		r, err := schemas.LoadCRDFiles(crdFiles...)
 		if err != nil {
 			return nil, usageError("%v", err)
 		}
@@ -63,6 +67,53 @@ func (f *schemaFlags) resolver() (schemas.Resolver, error) {
 	}
 	chain = append(chain, schemas.Builtin())
 	return schemas.Chain(chain...), nil
+}
+
+// holdsRGD reports whether a file holds a ResourceGraphDefinition.
+func holdsRGD(path string) bool {
+	docs, err := manifest.ReadFile(path)
+	return err == nil && slices.ContainsFunc(docs, manifest.Document.IsRGD)
+}
+
+// definitions reads the RGDs of the --crd files (but of none given as
+// args): compiled with the RGDs of the command (compileSet), they serve
+// their kinds to them.
+func (f *schemaFlags) definitions(args []string) ([]loadedRGD, error) {
+	var files []string
+	for _, p := range f.crdFiles {
+		if holdsRGD(p) && !slices.Contains(args, p) {
+			files = append(files, p)
+		}
+	}
+	rgds, problems, err := readRGDs(files)
+	if err == nil && len(problems) > 0 {
+		err = usageError("--crd: %s", strings.Join(problems, "\n"))
+	}
+	return rgds, err
+}
+
+// compileSet compiles the RGDs of the command (read from args) together
+// with those of the --crd files, whatever their order (graph.CompileSet),
+// with opts and resolver. It returns the results of rgds, and the problems of
+// the --crd RGDs, one a line.
+func compileSet(ctx context.Context, rgds []loadedRGD, args []string, sf *schemaFlags, resolver schemas.Resolver, opts graph.Options) ([]graph.SetResult, []string, error) {
+	extra, err := sf.definitions(args)
+	if err != nil {
+		return nil, nil, err
+	}
+	all := make([]*v1alpha1.ResourceGraphDefinition, 0, len(rgds)+len(extra))
+	for _, l := range append(slices.Clone(rgds), extra...) {
+		all = append(all, l.rgd)
+	}
+	opts.Resolver = resolver
+	results := graph.CompileSet(ctx, all, opts)
+	var problems []string
+	for i, l := range extra {
+		if err := results[len(rgds)+i].Err; err != nil {
+			problems = append(problems, prefixLines(l.source, err)...)
+		}
+	}
+	return results[:len(rgds)], problems, nil
 }
 
 // loadedRGD is one RGD read from a file.
@@ -94,7 +145,7 @@ func readRGDs(paths []string) ([]loadedRGD, []string, error) {
 			found = true
 			rgd, err := d.RGD()
 			if err != nil {
-				problems = append(problems, fmt.Sprintf("%s: %v", d.Source, err))
+				problems = append(problems, prefixLines(d.Source, err)...)
 				continue
 			}
 			out = append(out, loadedRGD{source: d.Source, rgd: rgd})
@@ -108,6 +159,7 @@ func readRGDs(paths []string) ([]loadedRGD, []string, error) {
 
 func newValidateCommand() *cobra.Command {
 	var sf schemaFlags
+	var strict bool
 	cmd := &cobra.Command{
 		Use:   "validate FILE...",
 		Short: "Check ResourceGraphDefinitions without a cluster",
@@ -115,7 +167,11 @@ func newValidateCommand() *cobra.Command {
 CEL expressions (type-checked against the schemas of the kinds they fill), dependencies and
 every rule of the API. It exits 0 when all are valid, 1 with every problem otherwise, and 2
 on usage errors or unreadable files. Kinds that are not built into Kubernetes need their CRD
-(--crd FILE) or a cluster (--kubeconfig).`,
+(--crd FILE) or a cluster (--kubeconfig). RGDs may build on each other's kinds: the RGDs of
+the files, and those of --crd files that hold RGDs, are compiled in the order of their
+dependencies, each kind checked against its generated CRD. An expression whose estimated CEL
+cost is above the limit is a warning, printed on stderr (kro accepts it; every evaluation is
+bounded at run time); --strict makes it a problem.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			resolver, err := sf.resolver()
@@ -126,15 +182,23 @@ on usage errors or unreadable files. Kinds that are not built into Kubernetes ne
 			if err != nil {
 				return err
 			}
+			results, extraProblems, err := compileSet(cmd.Context(), rgds, args, &sf, resolver, graph.Options{StrictCostEstimate: strict})
+			if err != nil {
+				return err
+			}
+			problems = append(problems, extraProblems...)
 			out := cmd.OutOrStdout()
-			for _, l := range rgds {
-				g, err := engine.Compile(cmd.Context(), l.rgd, resolver)
+			for i, l := range rgds {
+				g, err := results[i].Graph, results[i].Err
 				if err != nil {
 					problems = append(problems, prefixLines(l.source, err)...)
 					continue
 				}
 				fmt.Fprintf(out, "%s: ResourceGraphDefinition %q is valid: kind %s, %d resources in order %s\n",
 					l.source, l.rgd.Name, g.Instance.GVK.Kind, len(g.Resources), strings.Join(g.TopologicalOrder(), ", "))
+				for _, w := range g.Warnings {
+					fmt.Fprintf(cmd.ErrOrStderr(), "%s: warning: %v\n", l.source, w)
+				}
 			}
 			if len(problems) > 0 {
 				for _, p := range problems {
@@ -146,6 +210,7 @@ on usage errors or unreadable files. Kinds that are not built into Kubernetes ne
 		},
 	}
 	sf.register(cmd)
+	cmd.Flags().BoolVar(&strict, "strict", false, "reject expressions whose estimated CEL cost is above the limit, instead of warning")
 	return cmd
 }
 
@@ -166,7 +231,11 @@ func prefixLines(source string, err error) []string {
 		}
 		return out
 	}
-	return []string{source + ": " + err.Error()}
+	lines := strings.Split(err.Error(), "\n")
+	for i := range lines {
+		lines[i] = source + ": " + lines[i]
+	}
+	return lines
 }
 
 // compileOne reads exactly one RGD from a file and compiles it.
@@ -185,7 +254,11 @@ func compileOne(ctx context.Context, path string, sf *schemaFlags) (*graph.Graph
 	if len(rgds) != 1 {
 		return nil, nil, usageError("%s holds %d ResourceGraphDefinitions; this command takes one", path, len(rgds))
 	}
-	g, err := engine.Compile(ctx, rgds[0].rgd, resolver)
+	results, _, err := compileSet(ctx, rgds, []string{path}, sf, resolver, graph.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	g, err := results[0].Graph, results[0].Err
 	if err != nil {
 		return nil, nil, &exitError{code: 1, err: errors.New(strings.Join(prefixLines(rgds[0].source, err), "\n"))}
 	}

@@ -45,6 +45,7 @@ type controllerFlags struct {
 	verbosity        int
 	shutdownTimeout  time.Duration
 	maxRetryDelay    time.Duration
+	strictCost       bool
 }
 
 func newControllerCommand() *cobra.Command {
@@ -96,6 +97,7 @@ the engine, releases the Lease and exits 0.`,
 	fl.IntVarP(&f.verbosity, "v", "v", 0, "log verbosity (0: info; higher: more detail)")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", engine.DefaultShutdownTimeout, "how long to wait for the engine to stop after SIGINT or SIGTERM")
 	fl.DurationVar(&f.maxRetryDelay, "max-retry-delay", engine.DefaultMaxRetryDelay, "cap of the exponential backoff with which failed work (a reconcile, a start-up step) is retried")
+	fl.BoolVar(&f.strictCost, "strict-cost-estimate", false, "reject RGDs with an expression whose estimated CEL cost is above the limit (default: run them, with a warning)")
 	return cmd
 }
 
@@ -220,6 +222,7 @@ func runController(ctx context.Context, logOut io.Writer, f controllerFlags) err
 		MaxRetryDelay:    f.maxRetryDelay,
 
 		ReleaseMemoryWhenIdle: f.releaseMemory,
+		StrictCostEstimate:    f.strictCost,
 	})
 	if err != nil {
 		return fmt.Errorf("creating the engine: %w", err)

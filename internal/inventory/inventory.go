@@ -25,6 +25,12 @@ type Entry struct {
 	Node string `json:"id"`
 	// Wave is the deletion order: higher waves are deleted first.
 	Wave int `json:"w"`
+	// Orphan is true when rgd must leave the child in place, released,
+	// instead of deleting it (its resource's deletionPolicy). It is
+	// recorded before the child is written with that policy, so that
+	// deleting an instance, which reads only the inventory, never deletes
+	// a child meant to be left, even after a crash.
+	Orphan bool `json:"o,omitempty"`
 }
 
 // GVR returns the child's REST resource.
@@ -97,19 +103,30 @@ func (inv Inventory) Has(e Entry) bool {
 	return false
 }
 
-// With returns the inventory plus the entries it lacks, and whether any was
-// added.
+// With returns the inventory plus the entries it lacks, with the deletion
+// policy (Orphan) of the entries it has set as given, and whether anything
+// changed.
 func (inv Inventory) With(entries ...Entry) (Inventory, bool) {
 	out := slices.Clone(inv)
-	added := false
+	at := make(map[ref]int, len(out))
+	for i, e := range out {
+		at[e.ref()] = i
+	}
+	changed := false
 	for _, e := range entries {
-		if !out.Has(e) {
+		i, has := at[e.ref()]
+		switch {
+		case !has:
+			at[e.ref()] = len(out)
 			out = append(out, e)
-			added = true
+			changed = true
+		case out[i].Orphan != e.Orphan:
+			out[i].Orphan = e.Orphan
+			changed = true
 		}
 	}
 	out.sort()
-	return out, added
+	return out, changed
 }
 
 // Without returns the inventory less the given children.

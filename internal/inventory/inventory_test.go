@@ -37,3 +37,31 @@ func TestReadInventoryErrors(t *testing.T) {
 	_, err = Read(map[string]string{metadata.AnnotationInventory: "{"})
 	assert.ErrorContains(t, err, "not a valid inventory")
 }
+
+// TestInventoryRecordsDeletionPolicy checks that the policy of a child is
+// part of the record: a change of it is a change of the inventory, which
+// survives encoding, and the default (delete) costs nothing in the
+// annotation.
+func TestInventoryRecordsDeletionPolicy(t *testing.T) {
+	kept := Entry{APIVersion: "v1", Kind: "PersistentVolumeClaim", Resource: "persistentvolumeclaims", Namespace: "a", Name: "data", Node: "data", Wave: 1}
+	inv, changed := Inventory(nil).With(kept)
+	require.True(t, changed)
+	assert.NotContains(t, inv.Encode(), `"o"`, "deleting is the default and is not spelled out")
+
+	kept.Orphan = true
+	inv, changed = inv.With(kept)
+	require.True(t, changed, "a child now to be left in place changes the record")
+	require.Len(t, inv, 1)
+	assert.True(t, inv[0].Orphan)
+	_, changed = inv.With(kept)
+	assert.False(t, changed, "the same policy again changes nothing")
+
+	back, err := Read(map[string]string{metadata.AnnotationInventory: inv.Encode()})
+	require.NoError(t, err)
+	assert.Equal(t, inv, back)
+
+	kept.Orphan = false
+	inv, changed = inv.With(kept)
+	require.True(t, changed)
+	assert.False(t, inv[0].Orphan, "and back to deleting")
+}

@@ -193,6 +193,36 @@ func TestEnsureAppliesNonBreakingChange(t *testing.T) {
 	assert.True(t, isEstablished(got))
 }
 
+// A CRD generated before the default printer columns had descriptions is
+// updated in place: the new descriptions are no breaking change.
+func TestEnsureAddsPrinterColumnDescriptions(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	old := genCRD(t, e.group, "Website", "web", specSchema(map[string]string{"name": "string"}))
+	for i := range old.Spec.Versions[0].AdditionalPrinterColumns {
+		old.Spec.Versions[0].AdditionalPrinterColumns[i].Description = ""
+	}
+	e.cleanup(t, old.Name)
+	_, err := e.r.Ensure(ctx, old, web)
+	require.NoError(t, err)
+	before := e.get(t, old.Name)
+
+	changed, err := e.r.Ensure(ctx, genCRD(t, e.group, "Website", "web", specSchema(map[string]string{"name": "string"})), web)
+	require.NoError(t, err)
+	assert.True(t, changed)
+	got := e.get(t, old.Name)
+	assert.Equal(t, before.UID, got.UID, "updated in place")
+	descriptions := map[string]string{}
+	for _, c := range got.Spec.Versions[0].AdditionalPrinterColumns {
+		descriptions[c.Name] = c.Description
+	}
+	assert.Equal(t, map[string]string{
+		"State": "The state of a ResourceGraphDefinition instance",
+		"Ready": "Whether a ResourceGraphDefinition instance is ready",
+		"Age":   "Age of the resource",
+	}, descriptions)
+}
+
 func TestEnsureBreakingChange(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()

@@ -62,9 +62,10 @@ const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 
 // trimmer returns the informers' transform, which runs once per object
 // before it is stored and saves memory: it drops the fields keep does not
-// keep (nil keeps every field), metadata.managedFields and the last-applied
-// annotation, which the engine never reads, and interns the field names
-// and labels (see internObject).
+// keep (nil keeps every field), metadata.managedFields (unless keep asks
+// for them, see ManagedFields) and the last-applied annotation, which the
+// engine never reads, and interns the field names and labels (see
+// internObject).
 func trimmer(keep *fieldTree) cache.TransformFunc {
 	return func(obj any) (any, error) {
 		switch o := obj.(type) {
@@ -88,7 +89,9 @@ func trimObject(u *unstructured.Unstructured, keep *fieldTree) {
 	if !ok {
 		return
 	}
-	delete(md, "managedFields")
+	if !keep.keepsManagedFields() {
+		delete(md, "managedFields")
+	}
 	if ann, ok := md["annotations"].(map[string]any); ok {
 		if _, has := ann[lastApplied]; has {
 			delete(ann, lastApplied)

@@ -3,8 +3,8 @@
 // A Manager keeps one client-go dynamic informer per Key (a resource type and
 // an optional label selector), started when the first owner asks for it with
 // Watch and stopped when the last owner releases it. Informers hold the
-// objects without metadata.managedFields and the kubectl last-applied
-// annotation, with their field names and labels interned, and only with the
+// objects without the kubectl last-applied annotation and without
+// metadata.managedFields unless an owner asks for them (ManagedFields), with their field names and labels interned, and only with the
 // fields their owners use when every owner says which (WatchFields). They
 // index them by namespace and by the owning instance's id
 // (IndexByInstance), so that a reconcile reads an instance and its children

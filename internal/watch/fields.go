@@ -1,13 +1,23 @@
 package watch
 
+import "slices"
+
 // fieldTree is a set of paths into objects: a node keeps the fields named
 // by its children, each pruned by its own node, and everything under a
 // node marked all. Lists are transparent: a node applies to every item.
-// A nil *fieldTree keeps everything.
+// A nil *fieldTree keeps everything. metadata.managedFields is dropped
+// whatever the tree, unless its root says to keep it.
 type fieldTree struct {
 	all      bool
 	children map[string]*fieldTree
+	// managedFields, on the root, keeps metadata.managedFields.
+	managedFields bool
 }
+
+// ManagedFields is the path that, among the fields of WatchFields, keeps
+// metadata.managedFields, which informers drop otherwise. The empty path
+// stands for every field: {{}, ManagedFields()} keeps everything.
+func ManagedFields() []string { return []string{"metadata", "managedFields"} }
 
 // newFieldTree builds the tree of paths, always keeping apiVersion, kind
 // and metadata. nil paths give nil: everything.
@@ -17,10 +27,17 @@ func newFieldTree(paths [][]string) *fieldTree {
 	}
 	t := &fieldTree{}
 	for _, p := range append([][]string{{"apiVersion"}, {"kind"}, {"metadata"}}, paths...) {
+		if slices.Equal(p, ManagedFields()) {
+			t.managedFields = true
+			continue
+		}
 		t.add(p)
 	}
 	return t
 }
+
+// keepsManagedFields reports whether t keeps metadata.managedFields.
+func (t *fieldTree) keepsManagedFields() bool { return t != nil && t.managedFields }
 
 func (t *fieldTree) add(p []string) {
 	for _, k := range p {
@@ -42,13 +59,14 @@ func (t *fieldTree) add(p []string) {
 
 // union returns a tree keeping what a or b keeps.
 func union(a, b *fieldTree) *fieldTree {
-	if a == nil || b == nil {
+	managed := a.keepsManagedFields() || b.keepsManagedFields()
+	switch {
+	case (a == nil || b == nil) && !managed:
 		return nil
+	case a == nil || b == nil || a.all || b.all:
+		return &fieldTree{all: true, managedFields: managed}
 	}
-	if a.all || b.all {
-		return &fieldTree{all: true}
-	}
-	out := &fieldTree{children: map[string]*fieldTree{}}
+	out := &fieldTree{children: map[string]*fieldTree{}, managedFields: managed}
 	for k, c := range a.children {
 		out.children[k] = c
 	}
@@ -64,6 +82,9 @@ func union(a, b *fieldTree) *fieldTree {
 
 // covers reports whether t keeps everything o keeps.
 func (t *fieldTree) covers(o *fieldTree) bool {
+	if o.keepsManagedFields() && !t.keepsManagedFields() {
+		return false
+	}
 	if t == nil || t.all {
 		return true
 	}

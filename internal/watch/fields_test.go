@@ -64,6 +64,54 @@ func TestFieldTreePrunes(t *testing.T) {
 	assert.Equal(t, map[string]any{"x": "y"}, before, "a nil tree keeps everything")
 }
 
+// TestFieldTreeKeepsManagedFieldsOnlyWhenAsked checks that informers drop
+// metadata.managedFields unless an owner asks for them, that asking widens
+// a tree (so the informer is restarted keeping them), and that a union keeps
+// them whenever one side does, even with everything else.
+func TestFieldTreeKeepsManagedFieldsOnlyWhenAsked(t *testing.T) {
+	object := func() *unstructured.Unstructured {
+		return &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "apps/v1", "kind": "Deployment",
+			"metadata": map[string]any{"name": "web", "managedFields": []any{map[string]any{"manager": "hpa"}}},
+			"spec":     map[string]any{"replicas": int64(3), "paused": false},
+		}}
+	}
+	plain := newFieldTree([][]string{{"spec", "replicas"}})
+	managed := newFieldTree([][]string{{"spec", "replicas"}, ManagedFields()})
+	everythingManaged := newFieldTree([][]string{{}, ManagedFields()})
+
+	for _, tc := range []struct {
+		name        string
+		keep        *fieldTree
+		wantManaged bool
+		wantPaused  bool
+	}{
+		{"every field", nil, false, true},
+		{"some fields", plain, false, false},
+		{"some fields and managedFields", managed, true, false},
+		{"every field and managedFields", everythingManaged, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u := object()
+			trimObject(u, tc.keep)
+			_, hasManaged, _ := unstructured.NestedSlice(u.Object, "metadata", "managedFields")
+			_, hasPaused, _ := unstructured.NestedBool(u.Object, "spec", "paused")
+			assert.Equal(t, tc.wantManaged, hasManaged, "managedFields")
+			assert.Equal(t, tc.wantPaused, hasPaused, "spec.paused")
+			assert.Equal(t, int64(3), u.Object["spec"].(map[string]any)["replicas"])
+		})
+	}
+
+	var all *fieldTree
+	assert.False(t, plain.covers(managed), "asking for managedFields needs a wider informer")
+	assert.False(t, all.covers(managed), "even one keeping every other field")
+	assert.True(t, managed.covers(plain))
+	assert.True(t, everythingManaged.covers(managed))
+	assert.True(t, union(plain, managed).keepsManagedFields())
+	assert.True(t, union(all, managed).covers(everythingManaged), "everything, and managedFields")
+	assert.Nil(t, union(all, plain), "without managedFields, everything is nil as before")
+}
+
 func TestFieldTreeUnionAndCovers(t *testing.T) {
 	a := newFieldTree([][]string{{"spec", "a"}})
 	b := newFieldTree([][]string{{"spec", "b"}, {"status"}})

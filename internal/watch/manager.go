@@ -166,7 +166,8 @@ func (m *Manager) Watch(ctx context.Context, owner string, key Key, h Handler) (
 // WatchFields is Watch for an owner that uses only some fields of each
 // object: the paths in fields (lists are transparent: a path applies to
 // every item), plus apiVersion, kind and metadata, each with everything
-// below it. nil fields means every field. The informer caches the union of
+// below it (metadata without managedFields, unless fields holds the path
+// ManagedFields). nil fields means every field. The informer caches the union of
 // what its owners use. When an owner needs a field the running informer
 // drops, a new informer lists everything again keeping the wider set, and
 // takes over the cache once it has synced; WatchFields returns after that.

@@ -207,25 +207,30 @@ func TestDataPending(t *testing.T) {
 	assert.True(t, IsDataPending(errors.New("no such key: status")))
 }
 
-func TestCostEstimateRejection(t *testing.T) {
+func TestCostEstimateReported(t *testing.T) {
 	env := testEnv(t)
 	// Unbounded lists nested four deep: far beyond the static limit.
-	_, err := env.Compile("anything.l.all(a, anything.l.all(b, anything.l.all(c, anything.l.all(d, a == d))))")
+	c, err := env.Compile("anything.l.all(a, anything.l.all(b, anything.l.all(c, anything.l.all(d, a == d))))")
+	require.NoError(t, err, "an estimate above the limit is reported by CostError, not a compile error")
+	err = c.CostError()
 	require.Error(t, err)
 	assert.True(t, errors.Is(err, ErrCostTooHigh))
 	assert.Contains(t, err.Error(), "the limit is 10000000")
 	assert.Regexp(t, `estimated worst-case cost is (\d+|unbounded), the limit is 10000000`, err.Error())
 
-	_, err = env.Compile("configmaps.all(a, configmaps.all(b, configmaps.all(c, a.metadata.name != c.metadata.name)))")
-	require.ErrorIs(t, err, ErrCostTooHigh)
+	c, err = env.Compile("configmaps.all(a, configmaps.all(b, configmaps.all(c, a.metadata.name != c.metadata.name)))")
+	require.NoError(t, err)
+	require.ErrorIs(t, c.CostError(), ErrCostTooHigh)
 
 	// Bounded lists (maxItems 5 and 10) nest fine.
-	c, err := env.Compile("deployment.spec.tags.all(a, deployment.spec.tags.all(b, deployment.spec.tags.all(c, a + b + c != '')))")
+	c, err = env.Compile("deployment.spec.tags.all(a, deployment.spec.tags.all(b, deployment.spec.tags.all(c, a + b + c != '')))")
 	require.NoError(t, err)
+	assert.NoError(t, c.CostError())
 	assert.Less(t, c.EstimatedCost.Max, uint64(10_000))
-	// One pass over an unbounded collection is accepted.
-	_, err = env.Compile("configmaps.all(c, c.metadata.name != '')")
+	// One pass over an unbounded collection is within the limit.
+	c, err = env.Compile("configmaps.all(c, c.metadata.name != '')")
 	require.NoError(t, err)
+	assert.NoError(t, c.CostError())
 }
 
 func TestRuntimeCostLimit(t *testing.T) {
@@ -239,8 +244,8 @@ func TestRuntimeCostLimit(t *testing.T) {
 		items[i] = map[string]any{"metadata": map[string]any{"name": "cm"}}
 	}
 	_, err = env.Eval(c, map[string]any{"configmaps": items})
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "cost limit exceeded")
+	require.ErrorIs(t, err, ErrCostLimitExceeded)
+	assert.Contains(t, err.Error(), "the runtime CEL cost limit was hit: the evaluation was stopped at the per-evaluation limit of 1000000")
 	assert.False(t, IsDataPending(err))
 
 	small, err := env.Eval(c, map[string]any{"configmaps": items[:50]})

@@ -10,13 +10,14 @@ import (
 // bindings (cel.bind), encoders (base64) and two-variable comprehensions, optional types, and the Kubernetes
 // libraries lists, urls, regex, quantity, ip, cidr and semver. Math, sets and protos are deliberately absent
 // (kro parity). Field names that are CEL keywords (e.g. `namespace`) are usable in field selection because
-// typed environments recognise them (see NewEnv), and backtick escaping (x.`in`) is enabled.
+// typed environments recognise them (see NewEnv), and backtick escaping (x.`in`) is enabled. Last come rgd's
+// cost estimates of lists.range and size (see MaxRangeSize).
 func BaseOptions() []cel.EnvOption {
 	return []cel.EnvOption{
 		cel.EnableIdentifierEscapeSyntax(),
 		cel.OptionalTypes(),
 		ext.Strings(),
-		ext.Lists(),
+		ext.Lists(ext.ListsMaxRangeSize(MaxRangeSize)),
 		ext.Bindings(),
 		ext.Encoders(),
 		ext.TwoVarComprehensions(),
@@ -27,6 +28,7 @@ func BaseOptions() []cel.EnvOption {
 		library.IP(),
 		library.CIDR(),
 		library.SemverLib(),
+		costOptions(),
 	}
 }
 

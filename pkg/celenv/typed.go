@@ -3,9 +3,7 @@ package celenv
 import (
 	"errors"
 	"fmt"
-	"math"
 	"sort"
-	"strconv"
 	"sync"
 
 	"github.com/google/cel-go/cel"
@@ -13,21 +11,21 @@ import (
 	"github.com/google/cel-go/common/types"
 	celconfig "k8s.io/apiserver/pkg/apis/cel"
 	apiservercel "k8s.io/apiserver/pkg/cel"
-	"k8s.io/apiserver/pkg/cel/library"
 	"k8s.io/kube-openapi/pkg/validation/spec"
 )
 
 const (
 	// PerCallCostLimit bounds the runtime cost of one evaluation (the API server's per-call limit).
 	PerCallCostLimit uint64 = celconfig.PerCallLimit
-	// MaxEstimatedCost is the largest estimated cost Compile accepts (the API server's per-expression
-	// StaticEstimatedCostLimit for CRD validation rules).
+	// MaxEstimatedCost is the largest estimated cost Compiled.CostError lets pass (the API server's
+	// per-expression StaticEstimatedCostLimit for CRD validation rules).
 	MaxEstimatedCost uint64 = 10_000_000
 	// InterruptCheckFrequency is how many comprehension iterations run between checks for cancellation.
 	InterruptCheckFrequency uint = 100
 )
 
-// ErrCostTooHigh is wrapped by Compile errors for expressions whose estimated cost is above MaxEstimatedCost.
+// ErrCostTooHigh is wrapped by the error Compiled.CostError gives for an expression whose estimated cost is
+// above MaxEstimatedCost.
 var ErrCostTooHigh = errors.New("estimated CEL cost exceeds the limit")
 
 // Env is a typed CEL environment: the base libraries, extra options, and the declared variables.
@@ -226,8 +224,8 @@ type Compiled struct {
 	EstimatedCost checker.CostEstimate
 }
 
-// Compile type-checks expr, estimates its cost (rejecting estimates above MaxEstimatedCost with an error
-// wrapping ErrCostTooHigh) and plans a program with a per-call cost limit and interrupt checks.
+// Compile type-checks expr, estimates its cost and plans a program with a per-call cost limit and interrupt
+// checks. An estimate above MaxEstimatedCost is not an error here: Compiled.CostError reports it.
 func (e *Env) Compile(expr string) (*Compiled, error) {
 	parsed, err := e.Parse(expr)
 	if err != nil {
@@ -259,7 +257,7 @@ func (e *Env) CompileParsed(expr string, parsed *cel.Ast) (*Compiled, error) {
 	return c, nil
 }
 
-// CheckParsed type-checks a parsed expression and checks its estimated cost,
+// CheckParsed type-checks a parsed expression and estimates its cost,
 // without planning a program: planning costs as much as parsing and checking
 // together, so a compiler can leave it to the first evaluation (see Plan).
 // A plain chain of field selections is typed from the declarations without
@@ -279,19 +277,9 @@ func (e *Env) checkWithCEL(expr string, parsed *cel.Ast) (*Compiled, error) {
 	if iss != nil && iss.Err() != nil {
 		return nil, fmt.Errorf("invalid CEL expression %q: %s", expr, iss.Err().Error())
 	}
-	estimator := e.costEstimator()
-	cost, err := e.env.EstimateCost(ast, estimator)
+	cost, err := e.env.EstimateCost(ast, e.costEstimator())
 	if err != nil {
 		return nil, fmt.Errorf("estimating the cost of %q: %w", expr, err)
-	}
-	if cost.Max > MaxEstimatedCost {
-		estimate := "unbounded"
-		if cost.Max != math.MaxUint64 {
-			estimate = strconv.FormatUint(cost.Max, 10)
-		}
-		return nil, fmt.Errorf("%w: the estimated worst-case cost is %s, the limit is %d "+
-			"(bound the lists and strings it iterates with maxItems/maxLength, or avoid nested loops)",
-			ErrCostTooHigh, estimate, MaxEstimatedCost)
 	}
 	return &Compiled{Expr: expr, AST: ast, OutputType: ast.OutputType(), EstimatedCost: cost}, nil
 }
@@ -313,10 +301,6 @@ func (e *Env) Plan(c *Compiled) (cel.Program, error) {
 
 // Compile is Env.Compile as a function.
 func Compile(env *Env, expr string) (*Compiled, error) { return env.Compile(expr) }
-
-func (e *Env) costEstimator() *library.CostEstimator {
-	return &library.CostEstimator{SizeEstimator: &sizeEstimator{env: e}}
-}
 
 // defaultMaxElements is the size assumed for a list, map or string whose size the estimator cannot trace to
 // a schema (the result of a function such as orValue, a dyn value): the same bounds as for schemas that

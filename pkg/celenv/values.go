@@ -236,11 +236,11 @@ func same(a, b any) bool {
 
 // Eval runs a program on an activation and returns the result as plain Go data for unstructured objects:
 // map[string]any, []any, int64, float64, string, bool or nil (see ToNative). Errors carry cel-go's text;
-// classify them with IsDataPending.
+// classify them with IsDataPending, and ErrCostLimitExceeded (see EvalError).
 func Eval(prg cel.Program, activation map[string]any) (any, error) {
 	out, _, err := prg.Eval(activation)
 	if err != nil {
-		return nil, err
+		return nil, EvalError(err)
 	}
 	return ToNative(out)
 }

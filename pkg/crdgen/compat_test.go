@@ -331,6 +331,22 @@ func TestCompareGeneratedCRDs(t *testing.T) {
 	assert.Equal(t, "spec.image: PROPERTY_REMOVED (was string)\nspec.replicas: MAXIMUM_ADDED (now 10)", r.String())
 }
 
+// A CRD generated before the default printer columns had kro's
+// descriptions compares equal to today's: the registrar updates it without
+// a breaking change.
+func TestComparePrinterColumnDescriptionsAreNoChange(t *testing.T) {
+	newCRD, err := Generate(cartsStackInput())
+	require.NoError(t, err)
+	oldCRD := newCRD.DeepCopy()
+	columns := oldCRD.Spec.Versions[0].AdditionalPrinterColumns
+	require.Len(t, columns, 3)
+	for i := range columns {
+		require.NotEmpty(t, columns[i].Description, columns[i].Name)
+		columns[i].Description = ""
+	}
+	assert.Empty(t, Compare(oldCRD, newCRD).Changes)
+}
+
 func TestReportString(t *testing.T) {
 	r := Report{Changes: []Change{
 		change("spec.a", TypeChanged, "string", "integer"),

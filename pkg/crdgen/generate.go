@@ -77,12 +77,16 @@ type Input struct {
 }
 
 // DefaultPrinterColumns returns kro's printer columns for instances: State,
-// Ready and Age. It returns a new slice on every call.
+// Ready and Age, with kro's descriptions (clients such as kubectl show them
+// and kro's tests compare them). It returns a new slice on every call.
 func DefaultPrinterColumns() []apiextensionsv1.CustomResourceColumnDefinition {
 	return []apiextensionsv1.CustomResourceColumnDefinition{
-		{Name: "State", Type: "string", JSONPath: ".status.state"},
-		{Name: "Ready", Type: "string", JSONPath: `.status.conditions[?(@.type=="Ready")].status`},
-		{Name: "Age", Type: "date", JSONPath: ".metadata.creationTimestamp"},
+		{Name: "State", Type: "string", JSONPath: ".status.state",
+			Description: "The state of a ResourceGraphDefinition instance"},
+		{Name: "Ready", Type: "string", JSONPath: `.status.conditions[?(@.type=="Ready")].status`,
+			Description: "Whether a ResourceGraphDefinition instance is ready"},
+		{Name: "Age", Type: "date", JSONPath: ".metadata.creationTimestamp",
+			Description: "Age of the resource"},
 	}
 }
 

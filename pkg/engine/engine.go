@@ -105,7 +105,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		Dynamic: dyn, Watches: watches, Instances: instances, Resolver: resolver, Invalidate: invalidate,
 		Registrar: registrar.New(ext, registrar.Options{Logger: log.WithName("registrar")}),
 	}, rgd.Options{Workers: e.opts.RGDWorkers, AllowCRDDeletion: e.opts.AllowCRDDeletion, Logger: log, Metrics: e.metrics, Recorder: recorder,
-		MaxRetryDelay: e.opts.MaxRetryDelay, CompileCache: graph.NewCache(0, 0)})
+		MaxRetryDelay: e.opts.MaxRetryDelay, CompileCache: graph.NewCache(0, 0), StrictCostEstimate: e.opts.StrictCostEstimate})
 	if err := retry.Until(ctx, log, "watching ResourceGraphDefinitions and CRDs", e.opts.MaxRetryDelay, rgds.Start); err != nil {
 		return stopped(ctx, fmt.Errorf("engine: %w", err))
 	}

@@ -19,7 +19,8 @@ import (
 // Compile checks an RGD and compiles it without a cluster. A nil resolver
 // knows the built-in kinds of Kubernetes; chain schemas.LoadCRDFiles or
 // schemas.Discovery in front of schemas.Builtin for other kinds. Invalid RGDs
-// give a graph.ErrorList with every problem.
+// give a graph.ErrorList with every problem; a valid one's Graph.Warnings
+// list what does not stop it (see graph.CodeCostEstimate).
 func Compile(ctx context.Context, rgd *v1alpha1.ResourceGraphDefinition, resolver schemas.Resolver) (*graph.Graph, error) {
 	if resolver == nil {
 		resolver = schemas.Builtin()

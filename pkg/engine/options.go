@@ -51,6 +51,13 @@ type Options struct {
 	// collections of the whole process, so it is off by default for an
 	// embedded engine; the rgd command turns it on.
 	ReleaseMemoryWhenIdle bool
+	// StrictCostEstimate rejects an RGD with an expression whose estimated
+	// worst-case CEL cost is above celenv.MaxEstimatedCost: its
+	// GraphAccepted condition turns False. Off by default: such an RGD runs,
+	// as in kro, with the estimate as a warning (in GraphAccepted's message
+	// and a Warning event on the RGD), and every evaluation is still
+	// stopped at celenv.PerCallCostLimit.
+	StrictCostEstimate bool
 }
 
 // defaults fills in what o leaves unset; cfg is the engine's copy of the

@@ -263,18 +263,14 @@ func TestScenarioInstanceConditions(t *testing.T) {
 	s.setup(chainRGD)
 	s.instance("cond", nil, nil)
 	inst := s.waitState("cond", "ACTIVE")
-	for typ, reason := range map[string]string{
-		"InstanceManaged": "Managed",
-		"GraphResolved":   "Resolved",
-		"ResourcesReady":  "AllResourcesReady",
-		"Ready":           "",
+	// Reasons and messages are kro's, word for word.
+	for typ, want := range map[string]scCond{
+		"InstanceManaged": {Status: "True", Reason: "Managed", Message: "instance is properly managed with finalizers and labels", Found: true},
+		"GraphResolved":   {Status: "True", Reason: "Resolved", Message: "runtime graph created and all resources resolved", Found: true},
+		"ResourcesReady":  {Status: "True", Reason: "AllResourcesReady", Message: "all resources are created and ready", Found: true},
+		"Ready":           {Status: "True", Reason: "Ready", Message: "", Found: true},
 	} {
-		c := scCondition(inst, typ)
-		require.True(t, c.Found, "condition %s", typ)
-		assert.Equal(t, "True", c.Status, "condition %s", typ)
-		if reason != "" {
-			assert.Equal(t, reason, c.Reason, "condition %s", typ)
-		}
+		assert.Equal(t, want, scCondition(inst, typ), "condition %s", typ)
 	}
 	conds, _, _ := unstructured.NestedSlice(inst.Object, "status", "conditions")
 	for _, c := range conds {

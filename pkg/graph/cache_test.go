@@ -30,7 +30,9 @@ func testdataRGDs(t *testing.T) []string {
 	require.NoError(t, err)
 	invalid, err := filepath.Glob("testdata/invalid/*.yaml")
 	require.NoError(t, err)
-	return append(valid, invalid...)
+	warned, err := filepath.Glob("testdata/warned/*.yaml")
+	require.NoError(t, err)
+	return append(append(valid, invalid...), warned...)
 }
 
 // TestCacheGivesFreshResults compiles every test RGD through one Cache, in

@@ -29,10 +29,15 @@ type Options struct {
 	// means DefaultCache. Give each compilation NewCache(0, 0) to share
 	// nothing.
 	Cache *Cache
+	// StrictCostEstimate rejects expressions whose estimated worst-case
+	// cost is above celenv.MaxEstimatedCost (CodeCostEstimate errors);
+	// by default they are Graph.Warnings.
+	StrictCostEstimate bool
 }
 
 // Compile checks a ResourceGraphDefinition and compiles it into a Graph.
-// When the RGD is invalid, the error is an ErrorList holding every problem.
+// When the RGD is invalid, the error is an ErrorList holding every problem;
+// problems that do not stop it are the Graph's Warnings.
 func Compile(ctx context.Context, rgd *v1alpha1.ResourceGraphDefinition, opts Options) (*Graph, error) {
 	if rgd == nil {
 		return nil, errors.New("no ResourceGraphDefinition given")
@@ -58,6 +63,7 @@ func Compile(ctx context.Context, rgd *v1alpha1.ResourceGraphDefinition, opts Op
 		opts:     opts,
 		rgd:      rgd,
 		errs:     errs{rgd: rgd.Name},
+		warnings: errs{rgd: rgd.Name},
 		ids:      map[string]*Resource{},
 		base:     base,
 		parsed:   map[string]*parsedExpr{},
@@ -68,6 +74,9 @@ func Compile(ctx context.Context, rgd *v1alpha1.ResourceGraphDefinition, opts Op
 	if len(c.errs.list) > 0 {
 		return nil, c.errs.list.sorted()
 	}
+	if g != nil && len(c.warnings.list) > 0 {
+		g.Warnings = c.warnings.list.sorted()
+	}
 	return g, nil
 }
 
@@ -77,6 +86,8 @@ type compiler struct {
 	opts Options
 	rgd  *v1alpha1.ResourceGraphDefinition
 	errs errs
+	// warnings are the problems that do not stop the graph (Graph.Warnings).
+	warnings errs
 
 	instance     *Instance
 	specProps    *extv1.JSONSchemaProps

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -139,9 +140,18 @@ func describeGraph(g *Graph) (string, error) {
 		for _, d := range r.ForEach {
 			b.WriteString("  forEach " + d.Name + " in " + d.Expression.Source + "\n")
 		}
+		if r.DeletionPolicy != "" {
+			b.WriteString(fmt.Sprintf("  deletionPolicy %s (orphans: %t)\n", r.DeletionPolicy, r.Orphans()))
+		}
+		for _, p := range r.ExternalFields {
+			b.WriteString("  externalField " + strings.Join(p, ".") + "\n")
+		}
 	}
 	for _, e := range g.Instance.Conditions {
 		b.WriteString("status condition " + e.Source + " : " + e.Output.String() + "\n")
+	}
+	for _, w := range g.Warnings {
+		b.WriteString("warning: " + w.Error() + "\n")
 	}
 	crd, err := yaml.Marshal(g.CRD)
 	if err != nil {

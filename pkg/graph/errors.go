@@ -41,6 +41,12 @@ const (
 	// out, throttled): not the RGD's fault, and the compilation proves
 	// nothing about it. Retry.
 	CodeSchemaUnavailable Code = "SchemaUnavailable"
+	// CodeCostEstimate is an expression whose estimated worst-case CEL cost
+	// is above celenv.MaxEstimatedCost. kro estimates no cost, so by
+	// default it is a warning (Graph.Warnings): the RGD is accepted, and
+	// every evaluation is stopped at celenv.PerCallCostLimit. With
+	// Options.StrictCostEstimate it is an error, a fault of the RGD.
+	CodeCostEstimate Code = "CostEstimateExceeded"
 )
 
 // Error formats the problem on one line.

@@ -138,7 +138,23 @@ func (c *compiler) compileExpr(env *celenv.Env, id, field, src string) (*celenv.
 		c.errs.add(id, field, src, "%v", cleanCELError(err))
 		return nil, false
 	}
+	c.checkCost(id, field, compiled)
 	return compiled, true
+}
+
+// checkCost reports an expression whose estimated worst-case cost is above
+// the limit: a warning, or an error with Options.StrictCostEstimate.
+func (c *compiler) checkCost(id, field string, compiled *celenv.Compiled) {
+	err := compiled.CostError()
+	if err == nil {
+		return
+	}
+	if c.opts.StrictCostEstimate {
+		c.errs.addCode(CodeCostEstimate, id, field, compiled.Expr, "%v (rejected: strict cost estimates are on)", err)
+		return
+	}
+	c.warnings.addCode(CodeCostEstimate, id, field, compiled.Expr,
+		"%v; the RGD is accepted, and each evaluation stops at the runtime cost limit of %d", err, celenv.PerCallCostLimit)
 }
 
 func (c *compiler) compileBool(env *celenv.Env, id, field, src, what string) (*celenv.Compiled, bool) {

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
+	k8sfield "k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/rgd-dev/rgd/pkg/apis/kro/v1alpha1"
 	"github.com/rgd-dev/rgd/pkg/schemas"
@@ -70,6 +72,7 @@ func (c *compiler) parseResource(i int, r *v1alpha1.Resource) {
 	}
 	c.parseConditions(res, pr)
 	c.parseForEach(res, pr)
+	c.parseLifecycle(res, field, r)
 }
 
 func (c *compiler) parseTemplate(res *Resource, pr *pendingResource, raw []byte) {
@@ -174,7 +177,8 @@ func (c *compiler) parseExternalRef(res *Resource, pr *pendingResource, ref *v1a
 	if ref.Kind == "" {
 		c.errs.add(res.ID, field+".kind", "", "required")
 	}
-	hasName, hasSelector := ref.Metadata.Name != "", ref.Metadata.Selector != nil
+	sel := ref.Metadata.Selector
+	hasName, hasSelector := ref.Metadata.Name != "", sel != nil && len(sel.Raw) > 0 && string(sel.Raw) != "null"
 	if hasName == hasSelector {
 		c.errs.add(res.ID, field+".metadata", "", "exactly one of name or selector must be provided")
 	}
@@ -198,12 +202,13 @@ func (c *compiler) parseExternalRef(res *Resource, pr *pendingResource, ref *v1a
 		md["namespace"] = ref.Metadata.Namespace
 	}
 	if hasSelector {
-		sel, err := toPlain(ref.Metadata.Selector)
+		v, err := decodeValue(sel.Raw)
 		if err != nil {
-			c.errs.add(res.ID, field+".metadata.selector", "", "%v", err)
+			c.errs.add(res.ID, field+".metadata.selector", "", "not JSON: %v", err)
 			return
 		}
-		md["selector"] = sel
+		md["selector"] = v
+		c.checkLiteralSelector(res.ID, field, v)
 	}
 	res.Template = map[string]any{"apiVersion": ref.APIVersion, "kind": ref.Kind, "metadata": md}
 	resolved, ok := c.resolve(res, field, res.GVK)
@@ -214,11 +219,29 @@ func (c *compiler) parseExternalRef(res *Resource, pr *pendingResource, ref *v1a
 	if !res.Namespaced && ref.Metadata.Namespace != "" {
 		c.errs.add(res.ID, field+".metadata.namespace", "", "%s is cluster-scoped and cannot have a namespace", ref.Kind)
 	}
-	// Names, namespaces and selector values may be computed; the walk is
-	// schemaless because the values are checked as strings when typed.
+	// Names, namespaces, the selector or its values may be computed: their
+	// expressions are typed against the schema of an externalRef (the shape
+	// of a literal selector was checked above).
 	w := &walker{errs: &c.errs, resourceID: res.ID, fieldPrefix: field}
 	w.walk(res.Template, nil, nil)
+	refSchema := externalRefSchema()
+	for i := range w.sites {
+		w.sites[i].schema = schemaAt(refSchema, w.sites[i].path)
+	}
 	pr.sites = w.sites
+}
+
+// checkLiteralSelector checks what an externalRef's selector says before
+// any expression is evaluated: one ${...} expression (typed later), or a
+// label selector whose literal parts have the right shape.
+func (c *compiler) checkLiteralSelector(id, refField string, sel any) {
+	if s, isString := sel.(string); isString && !strings.Contains(s, "${") {
+		c.errs.add(id, refField+".metadata.selector", "", "expected a label selector (an object with matchLabels and/or matchExpressions) or one ${...} expression returning one, got the string %q", s)
+		return
+	}
+	for _, e := range checkSelector(sel, k8sfield.NewPath("metadata", "selector"), isExpressionValue) {
+		c.errs.add(id, refField+"."+e.Field, "", "%s", e.ErrorBody())
+	}
 }
 
 func (c *compiler) resolve(res *Resource, field string, gvk schema.GroupVersionKind) (*schemas.Resolved, bool) {
@@ -317,15 +340,14 @@ func requireStaticString(c *compiler, id, field string, obj map[string]any, key 
 
 func quote(s string) string { return fmt.Sprintf("%q", s) }
 
-// toPlain turns a typed value into plain JSON values.
-func toPlain(v any) (any, error) {
-	raw, err := json.Marshal(v)
-	if err != nil {
+// decodeValue decodes any JSON value into plain Go values, keeping integers
+// as int64, as unstructured objects hold them.
+func decodeValue(raw []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
 		return nil, err
 	}
-	var out any
-	if err := json.Unmarshal(raw, &out); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return normalizeNumbers(v), nil
 }

@@ -21,10 +21,10 @@ var (
 var reservedWords = toSet(
 	// kro's reserved names.
 	"apiVersion", "context", "dependency", "dependencies", "each", "externalRef", "externalReference",
-	"externalRefs", "externalReferences", "graph", "instance", "item", "items", "kind", "kro", "metadata",
-	"namespace", "object", "resource", "resourcegraphdefinition", "resourceGraphDefinition", "resources",
-	"root", "runtime", "schema", "self", "serviceAccountName", "spec", "status", "this", "variables",
-	"vars", "version",
+	"externalRefs", "externalReferences", "graph", "graphengine", "instance", "item", "items", "kind", "kro",
+	"metadata", "namespace", "object", "resource", "resourcegraphdefinition", "resourceGraphDefinition",
+	"resources", "root", "runtime", "schema", "self", "serviceAccountName", "spec", "status", "this",
+	"variables", "vars", "version",
 	// CEL's reserved words.
 	"true", "false", "null", "in", "as", "break", "const", "continue", "else", "for", "function", "if",
 	"import", "let", "loop", "package", "return", "var", "void", "while",

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/kube-openapi/pkg/validation/spec"
 
+	"github.com/rgd-dev/rgd/pkg/apis/kro/v1alpha1"
 	"github.com/rgd-dev/rgd/pkg/celenv"
 )
 
@@ -29,6 +30,9 @@ type Graph struct {
 	byID map[string]*Resource
 	// env is the typed CEL environment the expressions were compiled in.
 	env *celenv.Env
+	// Warnings are problems that do not stop the graph from running (see
+	// CodeCostEstimate), in the order of their fields in the RGD.
+	Warnings ErrorList
 }
 
 // Activation converts unstructured values (the instance under "schema", the
@@ -98,6 +102,12 @@ type Resource struct {
 	IncludeWhen []*Expression
 	// ForEach are the dimensions of a collection, in declaration order.
 	ForEach []*Dimension
+	// DeletionPolicy is the resource's deletionPolicy as written (empty:
+	// Delete); see Orphans.
+	DeletionPolicy v1alpha1.DeletionPolicy
+	// ExternalFields are the paths of the template's fields that rgd stops
+	// applying once another field manager writes them.
+	ExternalFields [][]string
 	// Dependencies are the ids of the resources this one references, in
 	// declaration order.
 	Dependencies []string

@@ -240,7 +240,10 @@ func (c *compiler) checkTemplateFields(env *celenv.Env, r *Resource, pr *pending
 				continue
 			}
 			if f.Standalone {
-				if err := c.checkFieldType(env, s.schema, compiled.OutputType, r.External); err != nil {
+				if err := c.checkFieldType(env, s.schema, compiled.OutputType); err != nil {
+					if r.External && isSelectorPath(s.path) {
+						err = selectorTypeError(env, compiled.OutputType)
+					}
 					c.errs.add(r.ID, field, seg.Expr, "%v", err)
 					ok = false
 				}
@@ -335,8 +338,8 @@ func (c *compiler) checkReadyWhen(env *celenv.Env, r *Resource, pr *pendingResou
 
 // checkFieldType checks that an expression's type fits the schema of the
 // field it fills.
-func (c *compiler) checkFieldType(env *celenv.Env, s *spec.Schema, out *cel.Type, external bool) error {
-	if s == nil || external {
+func (c *compiler) checkFieldType(env *celenv.Env, s *spec.Schema, out *cel.Type) error {
+	if s == nil {
 		return nil
 	}
 	expected := celenv.SchemaVariable("field", s)

@@ -1,6 +1,9 @@
 package metadata
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // Labels on every child object rgd creates.
 const (
@@ -69,7 +72,38 @@ const (
 	AnnotationDesiredHash = "rgd.dev/desired-hash"
 	// AnnotationApplySetTooling names the tool managing the ApplySet.
 	AnnotationApplySetTooling = "applyset.kubernetes.io/tooling"
+	// AnnotationDeletionPolicy on a child says that rgd leaves it in place
+	// when it no longer wants it (value Orphaned; kro's key).
+	AnnotationDeletionPolicy = "internal.kro.run/deletion-policy"
+	// AnnotationDeletionPolicyDetach is the key of kro's earlier spelling of
+	// the same (value Detach).
+	AnnotationDeletionPolicyDetach = "kro.run/deletion-policy"
 )
+
+// ChildLabels are the labels rgd stamps on the children it creates.
+func ChildLabels() []string {
+	return []string{
+		LabelOwned, LabelKroVersion, LabelInstanceID, LabelInstanceName, LabelInstanceNamespace, LabelInstanceGroup,
+		LabelInstanceVersion, LabelInstanceKind, LabelNodeID, LabelCollectionIndex, LabelCollectionSize,
+		LabelManagedBy, LabelApplySetPartOf,
+	}
+}
+
+// ChildAnnotations are the annotations rgd stamps on the children it creates.
+func ChildAnnotations() []string {
+	return []string{AnnotationApplyOrder, AnnotationDesiredHash, AnnotationDeletionPolicy, AnnotationDeletionPolicyDetach}
+}
+
+// IsChildKey reports whether a label or annotation key of a child is rgd's
+// to remove when it releases the child: one of ChildLabels or
+// ChildAnnotations, or any key under kro.run/ or internal.kro.run/, the
+// prefixes templates may not use.
+func IsChildKey(key string) bool {
+	if strings.HasPrefix(key, "kro.run/") || strings.HasPrefix(key, "internal.kro.run/") {
+		return true
+	}
+	return slices.Contains(ChildLabels(), key) || slices.Contains(ChildAnnotations(), key)
+}
 
 // Finalizer is put on RGDs and instances so that their deletion waits for
 // rgd's clean-up (kro's name).

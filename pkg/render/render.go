@@ -292,7 +292,7 @@ func (obs Observer) eval(e *graph.Expression, act map[string]any) (ref.Val, erro
 		obs(time.Since(start))
 	}
 	if err != nil {
-		return nil, err
+		return nil, celenv.EvalError(err)
 	}
 	if types.IsError(out) {
 		return nil, out.(*types.Err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/rgd-dev/rgd/pkg/graph"
 	"github.com/rgd-dev/rgd/pkg/manifest"
@@ -240,4 +241,67 @@ func TestEvaluationsAreObservedPerInputs(t *testing.T) {
 	assert.True(t, ok)
 	assert.Positive(t, second, "readyWhen evaluated through b's inputs is observed by b's observer")
 	assert.Equal(t, before, first)
+}
+
+const selected = `
+apiVersion: kro.run/v1alpha1
+kind: ResourceGraphDefinition
+metadata:
+  name: selected
+spec:
+  schema:
+    apiVersion: v1alpha1
+    kind: Selected
+    spec:
+      selector: object
+  resources:
+  - id: peers
+    externalRef:
+      apiVersion: v1
+      kind: ConfigMap
+      metadata:
+        selector: ${schema.spec.selector}
+`
+
+// TestRenderWholeSelector checks that a selector given as one expression
+// renders to the instance's value as it is, at every render, and that the
+// shape check of the rendered selector (graph.LabelSelector) accepts only a
+// label selector: a misspelled field, a bare map or a string fail.
+func TestRenderWholeSelector(t *testing.T) {
+	g := compile(t, selected)
+	peers := g.Resource("peers")
+	require.True(t, peers.IsCollection())
+	for _, tc := range []struct {
+		name     string
+		selector any
+		want     string // the selector, or
+		problem  string // what is wrong with it
+	}{
+		{name: "matchLabels", selector: map[string]any{"matchLabels": map[string]any{"team": "blue"}}, want: "team=blue"},
+		{name: "matchExpressions", selector: map[string]any{"matchExpressions": []any{
+			map[string]any{"key": "team", "operator": "In", "values": []any{"blue", "red"}}}}, want: "team in (blue,red)"},
+		{name: "misspelled matchLabel", selector: map[string]any{"matchLabel": map[string]any{"team": "blue"}},
+			problem: "metadata.selector.matchLabel: Forbidden: not a field of a label selector"},
+		{name: "bare map of labels", selector: map[string]any{"team": "blue"},
+			problem: "(a map of labels belongs under matchLabels)"},
+		{name: "string", selector: "team=blue", problem: `metadata.selector: Invalid value: "team=blue"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := NewInputs(g, instance(map[string]any{"selector": tc.selector}), nil)
+			res, err := Resource(peers, in, "team", Options{})
+			require.NoError(t, err)
+			require.Len(t, res.Objects, 1)
+			md := res.Objects[0]["metadata"].(map[string]any)
+			assert.Equal(t, tc.selector, md["selector"])
+			assert.NotContains(t, md, "namespace", "a selector without a namespace looks in every namespace")
+			sel, err := graph.LabelSelector(md["selector"], field.NewPath("metadata", "selector"))
+			if tc.problem != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tc.problem)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, sel.String())
+		})
+	}
 }

@@ -54,7 +54,6 @@ func (p *pass) execute(ctx context.Context, actions []*action) {
 // back.
 func (p *pass) write(ctx context.Context, a *action) {
 	client := p.r.dyn.Resource(a.node.GVR).Namespace(a.obj.GetNamespace())
-	h := desiredHash(a.obj)
 	var out *unstructured.Unstructured
 	var err error
 	if a.create {
@@ -70,7 +69,7 @@ func (p *pass) write(ctx context.Context, a *action) {
 			return // refused: a.err says why
 		}
 	} else {
-		out, err = client.Apply(ctx, a.obj.GetName(), a.obj, metav1.ApplyOptions{FieldManager: metadata.FieldManagerChildren, Force: true})
+		out, err = p.applyOwned(ctx, client, a)
 	}
 	if err != nil {
 		if isNamespaceMissing(err) {
@@ -81,11 +80,14 @@ func (p *pass) write(ctx context.Context, a *action) {
 		a.err = err
 		return
 	}
-	// The response carries managedFields, which rgd never reads: do not
-	// hold them while the object stands in for the cache.
-	out.SetManagedFields(nil)
+	// The response carries managedFields, which rgd reads only for
+	// external fields: do not hold them otherwise while the object stands
+	// in for the cache.
+	if len(a.node.ExternalFields) == 0 {
+		out.SetManagedFields(nil)
+	}
 	a.result = out
-	p.r.memory.rememberApplied(out, h)
+	p.r.memory.rememberApplied(out, desiredHash(a.obj))
 	p.r.memory.rememberChild(a.node.GVR, out)
 	// A deletion of an older object under this name proves nothing about
 	// this one.
@@ -254,4 +256,5 @@ func (p *pass) recordChanges() {
 // their events are emitted, with the verb each message starts with.
 var changeReasons = []struct{ reason, verb string }{
 	{"Created", "created"}, {"Updated", "updated"}, {"Adopted", "took over"}, {"Deleted", "deleted"},
+	{"Orphaned", "released (left in place by their deletionPolicy)"},
 }

@@ -181,19 +181,29 @@ func staleEntries(inv inventory.Inventory, states map[string]*nodeState) []inven
 
 // prune deletes children the instance no longer produces: resources gone
 // from the graph, excluded by includeWhen, or dropped from a forEach list.
-// Only objects that carry this instance's id are deleted; entries whose
-// objects are gone leave the inventory.
+// Children whose resource's deletionPolicy orphans them are released
+// instead (left in place without rgd's labels and annotations). Only
+// objects that carry this instance's id are touched; entries whose objects
+// are gone or released leave the inventory.
 func (p *pass) prune(ctx context.Context) error {
 	var gone []inventory.Entry
 	for _, e := range staleEntries(p.inv, p.states) {
-		deleted, issued, err := p.r.deleteChild(ctx, p.inst, e)
+		if res := p.g.Resource(e.Node); res != nil && !res.External {
+			// The graph's policy is the latest word; the recorded one
+			// serves resources that left the graph.
+			e.Orphan = res.Orphans()
+		}
+		done, issued, err := p.r.deleteChild(ctx, p.inst, e)
 		if err != nil {
 			return err
 		}
-		if issued {
+		switch {
+		case issued && e.Orphan:
+			p.changed("Orphaned", e)
+		case issued:
 			p.changed("Deleted", e)
 		}
-		if deleted {
+		if done {
 			gone = append(gone, e)
 		}
 	}
@@ -203,44 +213,61 @@ func (p *pass) prune(ctx context.Context) error {
 	return p.saveInventory(ctx, p.inv.Without(gone...))
 }
 
-// deleteChild deletes one child if it exists and carries the instance's id.
-// It reports whether the child is gone (or was never rgd's to delete), and
-// whether it issued the deletion now. A child is gone when the cache and
-// the API server agree, when the API server's answer to rgd's DELETE says
-// so, or when its informer delivered the Deleted event of the UID rgd
-// deleted.
+// deleteChild deletes one child, or releases it when its entry says to
+// leave it in place (Entry.Orphan), if it exists and carries the
+// instance's id. It reports whether the child is gone or released (or was
+// never rgd's to touch), and whether it issued the deletion or release now.
+// A child is gone when the cache and the API server agree, when the API
+// server's answer to rgd's DELETE says so, or when its informer delivered
+// the Deleted event of the UID rgd deleted.
 func (r *Reconciler) deleteChild(ctx context.Context, inst *unstructured.Unstructured, e inventory.Entry) (gone, issued bool, err error) {
-	gvr := e.GVR()
-	var live *unstructured.Unstructured
-	if cache, ok := r.watches.Cache(childKey(gvr)); ok {
-		live, _ = cache.Get(e.Namespace, e.Name)
-	}
-	wk := writtenKey{gvr: gvr, namespace: e.Namespace, name: e.Name}
-	if live == nil {
-		if r.deletions.takeSeen(wk) {
-			// rgd deleted it and its informer has seen it go.
-			return true, false, nil
-		}
-		// The cache may lag behind a create: only the API server can say
-		// that a child is gone.
-		obj, err := r.dyn.Resource(gvr).Namespace(e.Namespace).Get(ctx, e.Name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			r.deletions.settle(wk)
-			return true, false, nil
-		}
-		if err != nil {
-			return false, false, err
-		}
-		live = obj
-	}
-	if live.GetLabels()[metadata.LabelInstanceID] != string(inst.GetUID()) {
-		// Not proven to be this instance's: never delete it, just stop
-		// tracking it.
+	live, err := r.liveChild(ctx, e)
+	switch {
+	case err != nil:
+		return false, false, err
+	case live == nil:
 		return true, false, nil
-	}
-	if live.GetDeletionTimestamp() != nil {
+	case live.GetLabels()[metadata.LabelInstanceID] != string(inst.GetUID()):
+		// Not proven to be this instance's (or released already): never
+		// touch it, just stop tracking it.
+		return true, false, nil
+	case e.Orphan:
+		released, err := r.releaseChild(ctx, live, e)
+		return released, released, err
+	case live.GetDeletionTimestamp() != nil:
 		return false, false, nil
 	}
+	return r.deleteLive(ctx, live, e)
+}
+
+// liveChild reads a child from the cache, or from the API server when the
+// cache does not have it; nil when it is gone.
+func (r *Reconciler) liveChild(ctx context.Context, e inventory.Entry) (*unstructured.Unstructured, error) {
+	gvr := e.GVR()
+	if cache, ok := r.watches.Cache(childKey(gvr)); ok {
+		if live, found := cache.Get(e.Namespace, e.Name); found {
+			return live, nil
+		}
+	}
+	wk := writtenKey{gvr: gvr, namespace: e.Namespace, name: e.Name}
+	if r.deletions.takeSeen(wk) {
+		// rgd deleted it and its informer has seen it go.
+		return nil, nil
+	}
+	// The cache may lag behind a create: only the API server can say
+	// that a child is gone.
+	obj, err := r.dyn.Resource(gvr).Namespace(e.Namespace).Get(ctx, e.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		r.deletions.settle(wk)
+		return nil, nil
+	}
+	return obj, err
+}
+
+// deleteLive deletes a child of the instance, guarded by its UID.
+func (r *Reconciler) deleteLive(ctx context.Context, live *unstructured.Unstructured, e inventory.Entry) (gone, issued bool, err error) {
+	gvr := e.GVR()
+	wk := writtenKey{gvr: gvr, namespace: e.Namespace, name: e.Name}
 	uid := live.GetUID()
 	policy := metav1.DeletePropagationBackground
 	r.deletions.expect(wk, uid) // before the request: its event may come before the answer

@@ -5,9 +5,8 @@ import (
 	"slices"
 	"strings"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/rgd-dev/rgd/internal/watch"
 	"github.com/rgd-dev/rgd/pkg/graph"
@@ -29,33 +28,11 @@ func (p *pass) observeExternal(res *graph.Resource, ref map[string]any, ns *node
 	if namespace == "" && res.Namespaced {
 		namespace = p.inst.GetNamespace()
 	}
-	if sel, isSelector := md["selector"]; isSelector {
-		p.r.routes.trackSelector(p.key, res.GVR)
-		ls := &metav1.LabelSelector{}
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(sel.(map[string]any), ls); err != nil {
-			ns.state, ns.message = stateError, fmt.Sprintf("externalRef selector: %v", err)
-			return
-		}
-		selector, err := metav1.LabelSelectorAsSelector(ls)
-		if err != nil {
-			ns.state, ns.message = stateError, fmt.Sprintf("externalRef selector: %v", err)
-			return
-		}
-		if !res.Namespaced {
-			namespace = ""
-		}
-		if ref["metadata"].(map[string]any)["namespace"] == nil {
+	if res.IsCollection() {
+		if !res.Namespaced || md["namespace"] == nil {
 			namespace = "" // a selector without a namespace looks everywhere, as kro
 		}
-		items := cache.List(namespace, selector)
-		slices.SortFunc(items, func(a, b *unstructured.Unstructured) int {
-			return strings.Compare(a.GetNamespace()+"/"+a.GetName(), b.GetNamespace()+"/"+b.GetName())
-		})
-		list := make([]any, len(items))
-		for i, it := range items {
-			list[i] = it.Object
-		}
-		p.observed(res, list, ns)
+		p.observeSelected(res, md["selector"], namespace, cache, ns)
 		return
 	}
 	name, _ := md["name"].(string)
@@ -67,6 +44,28 @@ func (p *pass) observeExternal(res *graph.Resource, ref map[string]any, ns *node
 		return
 	}
 	p.observed(res, obj.Object, ns)
+}
+
+// observeSelected reads the objects of an external reference by selector:
+// the rendered selector must be a label selector, or the resource fails
+// (and its instance is no longer routed the objects of a selector it had).
+func (p *pass) observeSelected(res *graph.Resource, sel any, namespace string, cache watch.Cache, ns *nodeState) {
+	selector, err := graph.LabelSelector(sel, field.NewPath("metadata", "selector"))
+	if err != nil {
+		p.r.routes.untrackSelector(p.key, res.ID)
+		ns.state, ns.message = stateError, fmt.Sprintf("externalRef selector is not a label selector: %v", err)
+		return
+	}
+	p.r.routes.trackSelector(p.key, res.ID, res.GVR, namespace, selector)
+	items := cache.List(namespace, selector)
+	slices.SortFunc(items, func(a, b *unstructured.Unstructured) int {
+		return strings.Compare(a.GetNamespace()+"/"+a.GetName(), b.GetNamespace()+"/"+b.GetName())
+	})
+	list := make([]any, len(items))
+	for i, it := range items {
+		list[i] = it.Object
+	}
+	p.observed(res, list, ns)
 }
 
 // observed records a resource's live state and judges its readiness.

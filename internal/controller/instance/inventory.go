@@ -97,10 +97,11 @@ func (r *Reconciler) patchInstance(ctx context.Context, st *kindState, inst *uns
 }
 
 // recordInventory adds entries to the instance's inventory before the
-// children they name are created.
+// children they name are created, and records a changed deletion policy
+// before the children are written with it.
 func (p *pass) recordInventory(ctx context.Context, entries []inventory.Entry) error {
-	inv, added := p.inv.With(entries...)
-	if !added {
+	inv, changed := p.inv.With(entries...)
+	if !changed {
 		return nil
 	}
 	return p.saveInventory(ctx, inv)

@@ -223,13 +223,15 @@ func (p *pass) walk(ctx context.Context) error {
 		for _, res := range level {
 			actions = append(actions, p.plan(res)...)
 		}
-		var creates []inventory.Entry
+		var record []inventory.Entry
 		for _, a := range actions {
-			if a.create || a.adopt {
-				creates = append(creates, a.entry)
+			if a.err == nil && a.message == "" {
+				// The children to create or take over, and the deletion
+				// policy of those there already: recorded before any write.
+				record = append(record, a.entry)
 			}
 		}
-		if err := p.recordInventory(ctx, creates); err != nil {
+		if err := p.recordInventory(ctx, record); err != nil {
 			return err
 		}
 		p.execute(ctx, actions)

@@ -19,16 +19,19 @@ import (
 // layout is what the reconciler derives once from a graph: the creation
 // levels (a resource's level is one more than its deepest dependency's) and
 // the deletion waves (dependents are deleted before what they depend on,
-// and Namespaces after everything, the children that live in them).
+// and Namespaces after everything, the children that live in them), and
+// the resources by the value of their children's node-id label.
 type layout struct {
 	levels [][]*graph.Resource
 	waves  map[string]int
+	byNode map[string]*graph.Resource
 }
 
 func newLayout(g *graph.Graph) layout {
-	l := layout{waves: map[string]int{}}
+	l := layout{waves: map[string]int{}, byNode: map[string]*graph.Resource{}}
 	level := map[string]int{}
 	for _, res := range g.Resources {
+		l.byNode[metadata.NodeIDLabel(res.ID)] = res
 		n := 0
 		for _, d := range res.Dependencies {
 			n = max(n, level[d]+1)
@@ -51,7 +54,7 @@ func newLayout(g *graph.Graph) layout {
 func (l layout) entry(res *graph.Resource, u *unstructured.Unstructured) inventory.Entry {
 	return inventory.Entry{
 		APIVersion: res.GVK.GroupVersion().String(), Kind: res.GVK.Kind, Resource: res.GVR.Resource,
-		Namespace: u.GetNamespace(), Name: u.GetName(), Node: res.ID, Wave: l.waves[res.ID],
+		Namespace: u.GetNamespace(), Name: u.GetName(), Node: res.ID, Wave: l.waves[res.ID], Orphan: res.Orphans(),
 	}
 }
 
@@ -120,6 +123,11 @@ func (p *pass) plan(res *graph.Resource) []*action {
 // planChild decorates one rendered object of a resource, records it as
 // desired, and decides what it needs.
 func (p *pass) planChild(res *graph.Resource, u *unstructured.Unstructured, i, size int, ns *nodeState, view childView) *action {
+	if len(res.ExternalFields) > 0 {
+		// Before decorate: the desired-hash must not cover what rgd leaves
+		// to others, or the child would never be up to date.
+		leaveExternalFields(res, u, view.Owned(res.GVR, u.GetNamespace(), u.GetName()), p.inst.GetUID())
+	}
 	p.decorate(res, u, i, size)
 	entry := p.st.layout.entry(res, u)
 	ns.desired = append(ns.desired, entry)
@@ -173,7 +181,7 @@ func (p *pass) decorate(res *graph.Resource, u *unstructured.Unstructured, index
 	labels[metadata.LabelInstanceGroup] = gvk.Group
 	labels[metadata.LabelInstanceVersion] = gvk.Version
 	labels[metadata.LabelInstanceKind] = gvk.Kind
-	labels[metadata.LabelNodeID] = res.ID
+	labels[metadata.LabelNodeID] = metadata.NodeIDLabel(res.ID)
 	labels[metadata.LabelApplySetPartOf] = string(p.inst.GetUID())
 	if len(res.ForEach) > 0 {
 		labels[metadata.LabelCollectionIndex] = strconv.Itoa(index)
@@ -185,6 +193,10 @@ func (p *pass) decorate(res *graph.Resource, u *unstructured.Unstructured, index
 		annotations = map[string]string{}
 	}
 	annotations[metadata.AnnotationApplyOrder] = strconv.Itoa(p.st.layout.waves[res.ID])
+	annotations[metadata.AnnotationNodePath] = res.ID
+	if key := deletionPolicyAnnotation(res.DeletionPolicy); key != "" {
+		annotations[key] = string(res.DeletionPolicy)
+	}
 	delete(annotations, metadata.AnnotationDesiredHash)
 	u.SetAnnotations(annotations)
 	// The fingerprint of everything above: a live object that carries it

@@ -196,28 +196,8 @@ func (r *Reconciler) Register(ctx context.Context, k Kind) error {
 	r.mu.RUnlock()
 
 	want := map[watch.Key]bool{}
-	// The children's informers keep of each object only what the graph
-	// uses (the union over the resources of a kind; nil: everything).
-	fields := map[schema.GroupVersionResource][][]string{}
-	whole := map[schema.GroupVersionResource]bool{}
-	for _, res := range g.Resources {
-		if res.External {
-			want[watch.Key{GVR: res.GVR}] = true
-			continue
-		}
-		want[childKey(res.GVR)] = true
-		want[foreignKey(res.GVR)] = true
-		used := res.UsedFields()
-		if used == nil {
-			whole[res.GVR] = true
-		}
-		fields[res.GVR] = append(fields[res.GVR], used...)
-	}
-	for key := range want {
-		var used [][]string
-		if key == childKey(key.GVR) && !whole[key.GVR] {
-			used = fields[key.GVR]
-		}
+	for key, used := range graphWatches(g) {
+		want[key] = true
 		if _, err := r.watches.WatchFields(ctx, owner, key, used, r.childHandler(key)); err != nil {
 			return fmt.Errorf("watching %s: %w", key.GVR, err)
 		}
@@ -325,6 +305,41 @@ func (r *Reconciler) Instances(gvr schema.GroupVersionResource) (int, bool) {
 // QueueLen returns the number of instances waiting to be reconciled.
 func (r *Reconciler) QueueLen() int { return r.loop.Len() }
 
+// graphWatches returns the informers a graph's resources need, each with
+// the fields it keeps of every object (see watch.Manager.WatchFields). The
+// children's informers keep only what the graph uses (the union over the
+// resources of a kind; nil: everything), and their managedFields when a
+// resource has external fields, whose writers are read from them.
+func graphWatches(g *graph.Graph) map[watch.Key][][]string {
+	out := map[watch.Key][][]string{}
+	fields := map[schema.GroupVersionResource][][]string{}
+	whole := map[schema.GroupVersionResource]bool{}
+	managed := map[schema.GroupVersionResource]bool{}
+	for _, res := range g.Resources {
+		if res.External {
+			out[watch.Key{GVR: res.GVR}] = nil
+			continue
+		}
+		out[foreignKey(res.GVR)] = nil
+		used := res.UsedFields()
+		whole[res.GVR] = whole[res.GVR] || used == nil
+		managed[res.GVR] = managed[res.GVR] || len(res.ExternalFields) > 0
+		fields[res.GVR] = append(fields[res.GVR], used...)
+	}
+	for gvr, used := range fields {
+		switch {
+		case whole[gvr] && managed[gvr]:
+			used = [][]string{{}, watch.ManagedFields()} // everything, and managedFields
+		case whole[gvr]:
+			used = nil
+		case managed[gvr]:
+			used = append(used, watch.ManagedFields())
+		}
+		out[childKey(gvr)] = used
+	}
+	return out
+}
+
 // childKey is the informer of a kind's children: every object rgd owns.
 func childKey(gvr schema.GroupVersionResource) watch.Key {
 	return watch.Key{GVR: gvr, Selector: metadata.LabelOwned + "=true"}
@@ -381,9 +396,10 @@ func equalStrings(a, b map[string]string) bool {
 func (r *Reconciler) childHandler(key watch.Key) watch.Handler {
 	if key.Selector == "" || key.MetadataOnly {
 		// External objects, and objects of others whose names instances
-		// want: both are routed by name to the instances that asked.
+		// want: both are routed to the instances that read them, by name
+		// or by a selector they match (or matched, before an update).
 		return func(ev watch.Event) {
-			for _, k := range r.routes.instancesReading(key.GVR, ev.Object) {
+			for _, k := range r.routes.instancesReading(key.GVR, ev.Object, ev.Old) {
 				r.loop.Add(k)
 			}
 		}
@@ -411,13 +427,14 @@ func (r *Reconciler) childHandler(key watch.Key) watch.Handler {
 }
 
 // childChangeMatters reports whether an update of a child can change what
-// its instance's next pass computes (see graph.Resource.SeesChange). When
-// the child's kind or node is not known, it does.
+// its instance's next pass computes (see graph.Resource.SeesChange). node is
+// the child's node-id label (see metadata.NodeIDLabel). When the child's
+// kind or node is not known, it does.
 func childChangeMatters(st *kindState, childGVR schema.GroupVersionResource, node string, old, cur *unstructured.Unstructured) bool {
 	if st == nil || st.kind.Graph == nil || node == "" {
 		return true
 	}
-	res := st.kind.Graph.Resource(node)
+	res := st.layout.byNode[node]
 	if res == nil || res.GVR != childGVR {
 		return true
 	}

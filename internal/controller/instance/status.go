@@ -26,9 +26,19 @@ const (
 	condReady          = string(v1alpha1.ConditionReady)
 )
 
+// The messages of the conditions of an instance in good health are kro's
+// (Ready=True has none), so that tools written for kro read the same. Where
+// kro says nothing useful, rgd's messages name what is waited on or failed.
+const (
+	msgManaged        = "instance is properly managed with finalizers and labels"
+	msgGraphResolved  = "runtime graph created and all resources resolved"
+	msgResourcesReady = "all resources are created and ready"
+	msgReady          = ""
+)
+
 // managed is the InstanceManaged condition of an instance rgd manages.
 func managed() metav1.Condition {
-	return conditions.True(condManaged, "Managed", "instance is managed by rgd")
+	return conditions.True(condManaged, "Managed", msgManaged)
 }
 
 // writeStatus projects the status fields and sets state and conditions from
@@ -54,7 +64,7 @@ func (p *pass) writeStatus(ctx context.Context) error {
 	if p.graphErr != nil {
 		conds = append(conds, conditions.False(condGraphResolved, "ResolutionFailed", p.graphErr.Error()))
 	} else {
-		conds = append(conds, conditions.True(condGraphResolved, "Resolved", "every expression evaluated"))
+		conds = append(conds, conditions.True(condGraphResolved, "Resolved", msgGraphResolved))
 	}
 	switch {
 	case len(failed) > 0:
@@ -64,7 +74,7 @@ func (p *pass) writeStatus(ctx context.Context) error {
 		state = v1alpha1.InstanceStateInProgress
 		conds = append(conds, conditions.False(condResourcesReady, "NotReady", "awaiting resource readiness: "+strings.Join(notReady, "; ")))
 	default:
-		conds = append(conds, conditions.True(condResourcesReady, "AllResourcesReady", "all resources are ready"))
+		conds = append(conds, conditions.True(condResourcesReady, "AllResourcesReady", msgResourcesReady))
 	}
 	if len(p.g.Instance.Conditions) > 0 {
 		author, pending, err := render.Conditions(p.g, p.in)
@@ -182,7 +192,7 @@ func ownConditions(previous map[string]map[string]any, conds []metav1.Condition,
 		set.Set(c)
 		parts[i] = c.Type
 	}
-	set.Aggregate(condReady, parts, "Ready", "instance is ready")
+	set.Aggregate(condReady, parts, "Ready", msgReady)
 	list := make([]any, 0, len(set.List()))
 	for _, c := range set.List() {
 		list = append(list, map[string]any{

@@ -26,29 +26,29 @@ func TestOwnConditions(t *testing.T) {
 		conds    []metav1.Condition
 		want     []any
 	}{
-		{name: "ready", conds: []metav1.Condition{managed(), conditions.True(condResourcesReady, "AllResourcesReady", "all resources are ready")},
+		{name: "ready", conds: []metav1.Condition{managed(), conditions.True(condResourcesReady, "AllResourcesReady", "all resources are created and ready")},
 			want: []any{
-				cond(condManaged, "True", "Managed", "instance is managed by rgd", nowS),
-				cond(condResourcesReady, "True", "AllResourcesReady", "all resources are ready", nowS),
-				cond(condReady, "True", "Ready", "instance is ready", nowS),
+				cond(condManaged, "True", "Managed", "instance is properly managed with finalizers and labels", nowS),
+				cond(condResourcesReady, "True", "AllResourcesReady", "all resources are created and ready", nowS),
+				cond(condReady, "True", "Ready", "", nowS),
 			}},
 		{name: "not ready: Ready says why; unchanged statuses keep their time",
 			previous: []any{
-				cond(condManaged, "True", "Managed", "instance is managed by rgd", t0),
-				cond(condGraphResolved, "True", "Resolved", "every expression evaluated", t0),
-				cond(condResourcesReady, "True", "AllResourcesReady", "all resources are ready", t0),
-				cond(condReady, "True", "Ready", "instance is ready", t0),
+				cond(condManaged, "True", "Managed", "instance is properly managed with finalizers and labels", t0),
+				cond(condGraphResolved, "True", "Resolved", "runtime graph created and all resources resolved", t0),
+				cond(condResourcesReady, "True", "AllResourcesReady", "all resources are created and ready", t0),
+				cond(condReady, "True", "Ready", "", t0),
 			},
 			conds: []metav1.Condition{managed(), conditions.False(condResourcesReady, "ReconciliationSuspended", "suspended")},
 			want: []any{
-				cond(condManaged, "True", "Managed", "instance is managed by rgd", t0),
+				cond(condManaged, "True", "Managed", "instance is properly managed with finalizers and labels", t0),
 				cond(condResourcesReady, "False", "ReconciliationSuspended", "suspended", nowS),
 				cond(condReady, "False", "ReconciliationSuspended", "suspended", nowS),
 			}},
 		{name: "unknown: Ready is unknown too",
 			conds: []metav1.Condition{managed(), conditions.Unknown(condResourcesReady, "UnderDeletion", "deleting")},
 			want: []any{
-				cond(condManaged, "True", "Managed", "instance is managed by rgd", nowS),
+				cond(condManaged, "True", "Managed", "instance is properly managed with finalizers and labels", nowS),
 				cond(condResourcesReady, "Unknown", "UnderDeletion", "deleting", nowS),
 				cond(condReady, "Unknown", "UnderDeletion", "deleting", nowS),
 			}},

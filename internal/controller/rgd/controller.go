@@ -51,6 +51,11 @@ type Options struct {
 	// CompileCache keeps work between compilations; nil means
 	// graph.DefaultCache, shared by the whole process.
 	CompileCache *graph.Cache
+	// StrictCostEstimate rejects RGDs with an expression whose estimated
+	// CEL cost is above the limit (graph.Options.StrictCostEstimate); by
+	// default they run, with a warning in GraphAccepted's message and a
+	// Warning event.
+	StrictCostEstimate bool
 }
 
 // Instances is what the RGD controller asks of the instance controller
@@ -238,7 +243,7 @@ func (c *Controller) reconcile(ctx context.Context, name string) (reconcile.Resu
 	if c.deps.Invalidate != nil {
 		c.deps.Invalidate()
 	}
-	g, err := graph.Compile(ctx, rgd, graph.Options{Resolver: c.deps.Resolver, Cache: c.opts.CompileCache})
+	g, err := graph.Compile(ctx, rgd, graph.Options{Resolver: c.deps.Resolver, Cache: c.opts.CompileCache, StrictCostEstimate: c.opts.StrictCostEstimate})
 	if err != nil {
 		return reconcile.Result{}, c.compileFailed(ctx, obj, rgd, current, err)
 	}
@@ -255,7 +260,7 @@ func (c *Controller) reconcile(ctx context.Context, name string) (reconcile.Resu
 		if current != nil && current.graph != nil {
 			msg += fmt.Sprintf("; the graph of generation %d keeps running", current.generation)
 		}
-		st := statusUpdate{accepted: cond(true, v1alpha1.ReasonValid, "the graph is valid"), kind: cond(false, v1alpha1.ReasonFailed, msg)}
+		st := statusUpdate{accepted: acceptedCondition(g), kind: cond(false, v1alpha1.ReasonFailed, msg)}
 		if werr := c.writeStatus(ctx, obj, rgd, g, st); werr != nil {
 			return reconcile.Result{}, werr
 		}
@@ -278,7 +283,19 @@ func (c *Controller) reconcile(ctx context.Context, name string) (reconcile.Resu
 	c.mu.Lock()
 	c.served[name] = &served{gvr: g.Instance.Resource, kind: g.Instance.GVK.Kind, generation: rgd.Generation, allowBreak: allowBreak, adopt: adopt, graph: g}
 	c.mu.Unlock()
+	c.reportWarnings(obj, g)
 	return reconcile.Result{}, c.writeStatus(ctx, obj, rgd, g, servingStatus(g))
+}
+
+// reportWarnings records a Warning event for each warning of a graph
+// newly served, its reason the warning's code.
+func (c *Controller) reportWarnings(obj *unstructured.Unstructured, g *graph.Graph) {
+	if c.opts.Recorder == nil {
+		return
+	}
+	for _, w := range g.Warnings {
+		c.opts.Recorder.Event(obj, corev1.EventTypeWarning, string(w.Code), withoutRGD(w))
+	}
 }
 
 // compileFailed handles a failed compilation. What follows depends on whose
@@ -431,7 +448,7 @@ func (c *Controller) finalize(ctx context.Context, obj *unstructured.Unstructure
 	if current != nil {
 		if n, ok := c.deps.Instances.Instances(current.gvr); ok && n > 0 {
 			msg := fmt.Sprintf("deletion waits for %d instance(s) of %s to be deleted first", n, current.kind)
-			st := statusUpdate{accepted: cond(true, v1alpha1.ReasonValid, "the graph is valid"),
+			st := statusUpdate{accepted: acceptedCondition(current.graph),
 				kind: cond(true, v1alpha1.ReasonKindReady, fmt.Sprintf("kind %s has been accepted and ready", current.kind))}
 			if current.graph == nil {
 				st = statusUpdate{}

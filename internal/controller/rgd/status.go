@@ -3,6 +3,7 @@ package rgd
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -48,10 +49,41 @@ func (u conditionUpdate) condition(t v1alpha1.ConditionType) metav1.Condition {
 	return conditions.False(string(t), u.reason, u.message)
 }
 
+// maxWarningsInMessage bounds the warnings GraphAccepted's message lists;
+// every one is a Warning event.
+const maxWarningsInMessage = 3
+
+// acceptedCondition is GraphAccepted for a valid graph g. kro's condition
+// types and reasons stay as they are: the graph's warnings, when it has
+// any, follow in the message.
+func acceptedCondition(g *graph.Graph) conditionUpdate {
+	msg := "the graph is valid"
+	if g == nil || len(g.Warnings) == 0 {
+		return cond(true, v1alpha1.ReasonValid, msg)
+	}
+	shown := g.Warnings[:min(len(g.Warnings), maxWarningsInMessage)]
+	texts := make([]string, len(shown))
+	for i, w := range shown {
+		texts[i] = withoutRGD(w)
+	}
+	msg += fmt.Sprintf(", with %d warning(s): %s", len(g.Warnings), strings.Join(texts, "; "))
+	if more := len(g.Warnings) - len(shown); more > 0 {
+		msg += fmt.Sprintf("; and %d more (see the Warning events)", more)
+	}
+	return cond(true, v1alpha1.ReasonValid, msg)
+}
+
+// withoutRGD is a problem as said on the RGD itself: without its name.
+func withoutRGD(e *graph.Error) string {
+	local := *e
+	local.RGD = ""
+	return local.Error()
+}
+
 // servingStatus is the status of an RGD whose graph g is served.
 func servingStatus(g *graph.Graph) statusUpdate {
 	return statusUpdate{
-		accepted: cond(true, v1alpha1.ReasonValid, "the graph is valid"),
+		accepted: acceptedCondition(g),
 		kind:     cond(true, v1alpha1.ReasonKindReady, fmt.Sprintf("kind %s has been accepted and ready", g.Instance.GVK.Kind)),
 		running:  cond(true, v1alpha1.ReasonRunning, "instances are being reconciled"),
 	}

@@ -157,7 +157,35 @@ type Resource struct {
 	// of its dimensions.
 	// +optional
 	ForEach []ForEachDimension `json:"forEach,omitempty"`
+	// DeletionPolicy says what becomes of the resource's objects when rgd no
+	// longer wants them: the instance is deleted, the resource leaves the
+	// graph, includeWhen turns false or a collection shrinks. Delete (the
+	// default) deletes them; Orphaned (or Detach, kro's earlier spelling)
+	// leaves them in place and strips rgd's labels and annotations from
+	// them. Only on templates.
+	// +optional
+	// +kubebuilder:validation:Enum=Delete;Orphaned;Detach
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+	// ExternalFields are dotted paths into the template, such as
+	// spec.replicas, that rgd applies only until another field manager
+	// writes them (an autoscaler, say): from then on rgd leaves them to it
+	// and keeps the rest of the object in sync. Only on templates.
+	// +optional
+	ExternalFields []string `json:"externalFields,omitempty"`
 }
+
+// DeletionPolicy says whether rgd deletes the objects of a resource it no
+// longer wants, or leaves them in place.
+type DeletionPolicy string
+
+const (
+	// DeletionPolicyDelete deletes the objects (the default).
+	DeletionPolicyDelete DeletionPolicy = "Delete"
+	// DeletionPolicyOrphaned leaves the objects in place, released from rgd.
+	DeletionPolicyOrphaned DeletionPolicy = "Orphaned"
+	// DeletionPolicyDetach is kro's earlier spelling of Orphaned.
+	DeletionPolicyDetach DeletionPolicy = "Detach"
+)
 
 // ForEachDimension maps one iterator name to a CEL expression returning a list.
 // +kubebuilder:validation:MinProperties=1
@@ -179,8 +207,8 @@ type ExternalRef struct {
 }
 
 // ExternalRefMetadata selects the referenced object by name or by labels.
-//
-// +kubebuilder:validation:XValidation:rule="has(self.name) != has(self.selector)",message="exactly one of name or selector must be provided"
+// Exactly one of name or selector must be given: the compiler checks it (the
+// schemaless selector is invisible to the API server's CEL rules).
 type ExternalRefMetadata struct {
 	// Name of the referenced object.
 	// +optional
@@ -189,9 +217,13 @@ type ExternalRefMetadata struct {
 	// for a name, all namespaces when empty for a selector.
 	// +optional
 	Namespace string `json:"namespace,omitempty"`
-	// Selector selects a list of objects by label.
+	// Selector selects a list of objects by label: a LabelSelector
+	// (matchLabels, matchExpressions; values may hold ${...}), or one ${...}
+	// expression that returns one, evaluated at every reconcile.
 	// +optional
-	Selector *metav1.LabelSelector `json:"selector,omitempty"`
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +kubebuilder:validation:Schemaless
+	Selector *extv1.JSON `json:"selector,omitempty"`
 }
 
 // ResourceGraphDefinitionState is the state of a ResourceGraphDefinition.

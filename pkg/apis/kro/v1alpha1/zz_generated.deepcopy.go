@@ -8,7 +8,6 @@ package v1alpha1
 
 import (
 	"k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
@@ -106,7 +105,7 @@ func (in *ExternalRefMetadata) DeepCopyInto(out *ExternalRefMetadata) {
 	*out = *in
 	if in.Selector != nil {
 		in, out := &in.Selector, &out.Selector
-		*out = new(metav1.LabelSelector)
+		*out = new(v1.JSON)
 		(*in).DeepCopyInto(*out)
 	}
 }
@@ -177,6 +176,11 @@ func (in *Resource) DeepCopyInto(out *Resource) {
 				}
 			}
 		}
+	}
+	if in.ExternalFields != nil {
+		in, out := &in.ExternalFields, &out.ExternalFields
+		*out = make([]string, len(*in))
+		copy(*out, *in)
 	}
 }
 
