@@ -66,6 +66,11 @@ const (
 	// AnnotationAdopt on an RGD set to "true" lets rgd take over existing
 	// objects that match a template instead of refusing them.
 	AnnotationAdopt = "rgd.dev/adopt-existing"
+	// AnnotationServiceAccount on an RGD names the ServiceAccount whose
+	// identity every write of its instances' children uses (impersonation):
+	// NAME, the ServiceAccount NAME in each instance's own namespace, or
+	// NAMESPACE/NAME, a fixed one.
+	AnnotationServiceAccount = "rgd.dev/service-account"
 	// AnnotationDesiredHash on a child fingerprints the state rgd last
 	// applied, so that a field dropped from a template (or by omit()) is
 	// noticed and removed, and an unchanged child costs no write.

@@ -90,6 +90,10 @@ type Kind struct {
 	RGDUID  types.UID
 	// AdoptExisting lets templates take over objects rgd did not create.
 	AdoptExisting bool
+	// ServiceAccount, when set, is the identity every write of a child
+	// (and every read that decides a takeover) uses, through
+	// impersonation; nil means the engine's own identity.
+	ServiceAccount *graph.ServiceAccount
 }
 
 // Reconciler reconciles the instances of every registered kind.
