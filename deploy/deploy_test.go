@@ -21,11 +21,13 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/utils/ptr"
@@ -58,7 +60,12 @@ type kustomization struct {
 	APIVersion string   `json:"apiVersion"`
 	Kind       string   `json:"kind"`
 	Resources  []string `json:"resources"`
-	Images     []struct {
+	// Patches are strategic-merge patches, each naming its target by the
+	// kind, name and namespace it holds.
+	Patches []struct {
+		Path string `json:"path"`
+	} `json:"patches"`
+	Images []struct {
 		Name    string `json:"name"`
 		NewName string `json:"newName"`
 		NewTag  string `json:"newTag"`
@@ -89,6 +96,9 @@ func loadKustomization(t *testing.T, dir string) []*unstructured.Unstructured {
 			objs = append(objs, d.Object)
 		}
 	}
+	for _, p := range k.Patches {
+		applyPatchFile(t, objs, filepath.Join(dir, p.Path))
+	}
 	for _, obj := range objs {
 		containers, _, _ := unstructured.NestedSlice(obj.Object, "spec", "template", "spec", "containers")
 		for i, c := range containers {
@@ -105,6 +115,31 @@ func loadKustomization(t *testing.T, dir string) []*unstructured.Unstructured {
 		}
 	}
 	return objs
+}
+
+// applyPatchFile applies each strategic-merge patch in path to the object
+// of objs it names, as kustomize does: lists the API merges by a key (a
+// Deployment's containers) are merged, other lists replaced.
+func applyPatchFile(t *testing.T, objs []*unstructured.Unstructured, path string) {
+	t.Helper()
+	docs, err := manifest.ReadFile(path)
+	require.NoError(t, err)
+	for _, d := range docs {
+		patch := d.Object
+		i := slices.IndexFunc(objs, func(o *unstructured.Unstructured) bool {
+			return o.GroupVersionKind() == patch.GroupVersionKind() && o.GetName() == patch.GetName() && o.GetNamespace() == patch.GetNamespace()
+		})
+		require.GreaterOrEqual(t, i, 0, "%s: no %s %s to patch", path, patch.GetKind(), patch.GetName())
+		typed, err := scheme.Scheme.New(patch.GroupVersionKind())
+		require.NoError(t, err, "%s: a kind without a Go type cannot be strategic-merged", path)
+		original, err := objs[i].MarshalJSON()
+		require.NoError(t, err)
+		merged, err := strategicpatch.StrategicMergePatch(original, d.JSON, typed)
+		require.NoError(t, err, "%s", path)
+		out := &unstructured.Unstructured{}
+		require.NoError(t, out.UnmarshalJSON(merged))
+		objs[i] = out
+	}
 }
 
 var (

@@ -194,8 +194,12 @@ bounded at run time); --strict makes it a problem.`,
 					problems = append(problems, prefixLines(l.source, err)...)
 					continue
 				}
-				fmt.Fprintf(out, "%s: ResourceGraphDefinition %q is valid: kind %s, %d resources in order %s\n",
-					l.source, l.rgd.Name, g.Instance.GVK.Kind, len(g.Resources), strings.Join(g.TopologicalOrder(), ", "))
+				identity := ""
+				if g.ServiceAccount != nil {
+					identity = "; children are written as " + g.ServiceAccount.Describe()
+				}
+				fmt.Fprintf(out, "%s: ResourceGraphDefinition %q is valid: kind %s, %d resources in order %s%s\n",
+					l.source, l.rgd.Name, g.Instance.GVK.Kind, len(g.Resources), strings.Join(g.TopologicalOrder(), ", "), identity)
 				for _, w := range g.Warnings {
 					fmt.Fprintf(cmd.ErrOrStderr(), "%s: warning: %v\n", l.source, w)
 				}

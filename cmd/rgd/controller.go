@@ -21,6 +21,8 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/rgd-dev/rgd/pkg/engine"
+	"github.com/rgd-dev/rgd/pkg/graph"
+	"github.com/rgd-dev/rgd/pkg/metadata"
 )
 
 func init() { extraCommands = append(extraCommands, newControllerCommand) }
@@ -46,6 +48,8 @@ type controllerFlags struct {
 	shutdownTimeout  time.Duration
 	maxRetryDelay    time.Duration
 	strictCost       bool
+	defaultSA        string
+	requireSA        bool
 }
 
 func newControllerCommand() *cobra.Command {
@@ -98,6 +102,10 @@ the engine, releases the Lease and exits 0.`,
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", engine.DefaultShutdownTimeout, "how long to wait for the engine to stop after SIGINT or SIGTERM")
 	fl.DurationVar(&f.maxRetryDelay, "max-retry-delay", engine.DefaultMaxRetryDelay, "cap of the exponential backoff with which failed work (a reconcile, a start-up step) is retried")
 	fl.BoolVar(&f.strictCost, "strict-cost-estimate", false, "reject RGDs with an expression whose estimated CEL cost is above the limit (default: run them, with a warning)")
+	fl.StringVar(&f.defaultSA, "default-service-account", "", "ServiceAccount that writes the children of RGDs without the "+metadata.AnnotationServiceAccount+
+		" annotation, through impersonation: NAME (in each instance's namespace) or NAMESPACE/NAME (default: the engine's own identity)")
+	fl.BoolVar(&f.requireSA, "require-service-account", false, "refuse RGDs that name no ServiceAccount (annotation "+metadata.AnnotationServiceAccount+
+		") when there is no --default-service-account: the engine then never writes a child with its own identity")
 	return cmd
 }
 
@@ -144,6 +152,11 @@ func (f controllerFlags) validate() error {
 	}
 	if f.shutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--shutdown-timeout: must be positive, got %s", f.shutdownTimeout))
+	}
+	if f.defaultSA != "" {
+		if _, err := graph.ParseServiceAccount(f.defaultSA); err != nil {
+			errs = append(errs, fmt.Errorf("--default-service-account: %w", err))
+		}
 	}
 	if f.leaderElect && f.leaderID == "" {
 		errs = append(errs, errors.New("--leader-election-id: must not be empty with --leader-elect"))
@@ -223,6 +236,8 @@ func runController(ctx context.Context, logOut io.Writer, f controllerFlags) err
 
 		ReleaseMemoryWhenIdle: f.releaseMemory,
 		StrictCostEstimate:    f.strictCost,
+		DefaultServiceAccount: f.defaultSA,
+		RequireServiceAccount: f.requireSA,
 	})
 	if err != nil {
 		return fmt.Errorf("creating the engine: %w", err)

@@ -30,13 +30,16 @@ import (
 )
 
 func TestControllerFlagsValidateReportsEveryProblem(t *testing.T) {
-	f := controllerFlags{workers: 0, rgdWorkers: -1, qps: 0, burst: 0, logFormat: "xml", verbosity: -1, leaderElect: true, maxRetryDelay: -time.Second}
+	f := controllerFlags{workers: 0, rgdWorkers: -1, qps: 0, burst: 0, logFormat: "xml", verbosity: -1, leaderElect: true, maxRetryDelay: -time.Second,
+		defaultSA: "a/b/c"}
 	err := f.validate()
 	require.Error(t, err)
-	for _, want := range []string{"--workers", "--rgd-workers", "--qps", "--burst", "--log-format", "-v:", "--shutdown-timeout", "--leader-election-id", "--gc-percent", "--max-retry-delay"} {
+	for _, want := range []string{"--workers", "--rgd-workers", "--qps", "--burst", "--log-format", "-v:", "--shutdown-timeout", "--leader-election-id", "--gc-percent", "--max-retry-delay",
+		"--default-service-account"} {
 		assert.Contains(t, err.Error(), want)
 	}
-	ok := controllerFlags{workers: 16, rgdWorkers: 2, qps: 100, burst: 200, logFormat: "json", shutdownTimeout: time.Second, leaderID: "x", leaderElect: true, gcPercent: 50}
+	ok := controllerFlags{workers: 16, rgdWorkers: 2, qps: 100, burst: 200, logFormat: "json", shutdownTimeout: time.Second, leaderID: "x", leaderElect: true, gcPercent: 50,
+		defaultSA: "tenants/writer", requireSA: true}
 	assert.NoError(t, ok.validate())
 }
 
@@ -196,11 +199,11 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// TestDeployManifestArgs parses the arguments of deploy/deployment.yaml
+// TestDeployManifestArgs parses the arguments of deploy/base/deployment.yaml
 // with the controller's own flags, so that a renamed flag cannot leave the
 // manifests starting a process that exits on its first line.
 func TestDeployManifestArgs(t *testing.T) {
-	docs, err := manifest.ReadFile("../../deploy/deployment.yaml")
+	docs, err := manifest.ReadFile("../../deploy/base/deployment.yaml")
 	require.NoError(t, err)
 	require.Len(t, docs, 1)
 	var dep appsv1.Deployment
@@ -211,7 +214,7 @@ func TestDeployManifestArgs(t *testing.T) {
 	require.Equal(t, "controller", args[0])
 
 	cmd := newControllerCommand()
-	require.NoError(t, cmd.ParseFlags(args[1:]), "deploy/deployment.yaml: %v", args)
+	require.NoError(t, cmd.ParseFlags(args[1:]), "deploy/base/deployment.yaml: %v", args)
 	timeout, err := cmd.Flags().GetDuration("shutdown-timeout")
 	require.NoError(t, err)
 	grace := dep.Spec.Template.Spec.TerminationGracePeriodSeconds
@@ -229,4 +232,23 @@ func TestDeployManifestArgs(t *testing.T) {
 		}
 		assert.True(t, found, "--%s %s is a container port", name, addr)
 	}
+}
+
+// TestImpersonationManifestArgs parses the arguments of deploy/impersonation/'s
+// Deployment patch: they exist, and they require a ServiceAccount.
+func TestImpersonationManifestArgs(t *testing.T) {
+	docs, err := manifest.ReadFile("../../deploy/impersonation/deployment.yaml")
+	require.NoError(t, err)
+	require.Len(t, docs, 1)
+	var dep appsv1.Deployment
+	require.NoError(t, json.Unmarshal(docs[0].JSON, &dep))
+	require.Len(t, dep.Spec.Template.Spec.Containers, 1)
+	args := dep.Spec.Template.Spec.Containers[0].Args
+	require.NotEmpty(t, args)
+	require.Equal(t, "controller", args[0])
+	cmd := newControllerCommand()
+	require.NoError(t, cmd.ParseFlags(args[1:]), "deploy/impersonation/deployment.yaml: %v", args)
+	required, err := cmd.Flags().GetBool("require-service-account")
+	require.NoError(t, err)
+	assert.True(t, required)
 }

@@ -31,6 +31,11 @@ type Entry struct {
 	// deleting an instance, which reads only the inventory, never deletes
 	// a child meant to be left, even after a crash.
 	Orphan bool `json:"o,omitempty"`
+	// SA is the ServiceAccount (NAMESPACE/NAME) the child is written with,
+	// through impersonation; "" for the engine's own identity. Pruning,
+	// release and deletion use it, so that an RGD that names another
+	// ServiceAccount never strands a child.
+	SA string `json:"sa,omitempty"`
 }
 
 // GVR returns the child's REST resource.
@@ -126,6 +131,24 @@ func (inv Inventory) With(entries ...Entry) (Inventory, bool) {
 		}
 	}
 	out.sort()
+	return out, changed
+}
+
+// WrittenAs returns the inventory with the identity (SA) of the entries it
+// has set as given, and whether anything changed. Entries it lacks are not
+// added: an identity is recorded for an existing child once it has written
+// the child, so that a child stays with the identity that can delete it.
+func (inv Inventory) WrittenAs(entries ...Entry) (Inventory, bool) {
+	out := slices.Clone(inv)
+	changed := false
+	for _, e := range entries {
+		for i := range out {
+			if out[i].Same(e) && out[i].SA != e.SA {
+				out[i].SA = e.SA
+				changed = true
+			}
+		}
+	}
 	return out, changed
 }
 

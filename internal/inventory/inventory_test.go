@@ -65,3 +65,37 @@ func TestInventoryRecordsDeletionPolicy(t *testing.T) {
 	require.True(t, changed)
 	assert.False(t, inv[0].Orphan, "and back to deleting")
 }
+
+// TestInventoryRecordsIdentity checks that the ServiceAccount a child is
+// written with is recorded with a new child, kept by With for a child
+// already recorded (the recorded identity is the one that can delete it),
+// changed only by WrittenAs, and omitted for the engine's own identity.
+func TestInventoryRecordsIdentity(t *testing.T) {
+	cm := Entry{APIVersion: "v1", Kind: "ConfigMap", Resource: "configmaps", Namespace: "a", Name: "x", Node: "config", Wave: 1}
+	inv, _ := Inventory(nil).With(cm)
+	assert.NotContains(t, inv.Encode(), `"sa"`, "the engine's own identity is not spelled out")
+
+	asTenant := cm
+	asTenant.SA = "a/tenant"
+	inv, changed := Inventory(nil).With(asTenant)
+	require.True(t, changed)
+	assert.Contains(t, inv.Encode(), `"sa":"a/tenant"`)
+
+	asOther := cm
+	asOther.SA = "a/other"
+	_, changed = inv.With(asOther)
+	assert.False(t, changed, "a recorded child keeps the identity that wrote it")
+	_, changed = inv.WrittenAs(asTenant)
+	assert.False(t, changed)
+	moved, changed := inv.WrittenAs(asOther)
+	require.True(t, changed, "once written as another identity, that one is recorded")
+	assert.Equal(t, "a/other", moved[0].SA)
+	assert.Equal(t, "a/tenant", inv[0].SA, "WrittenAs does not change the inventory it was called on")
+	none, changed := Inventory(nil).WrittenAs(asOther)
+	assert.False(t, changed, "WrittenAs adds nothing")
+	assert.Empty(t, none)
+
+	back, err := Read(map[string]string{metadata.AnnotationInventory: moved.Encode()})
+	require.NoError(t, err)
+	assert.Equal(t, moved, back)
+}

@@ -40,6 +40,8 @@ type Engine struct {
 	ready   atomic.Bool
 	started atomic.Bool
 	metrics *metrics.Metrics
+	// defaultSA is Options.DefaultServiceAccount parsed; nil when empty.
+	defaultSA *graph.ServiceAccount
 }
 
 // New builds an engine; nothing runs until Start.
@@ -47,13 +49,21 @@ func New(cfg *rest.Config, opts Options) (*Engine, error) {
 	if cfg == nil {
 		return nil, errors.New("engine.New needs a *rest.Config")
 	}
+	var defaultSA *graph.ServiceAccount
+	if opts.DefaultServiceAccount != "" {
+		sa, err := graph.ParseServiceAccount(opts.DefaultServiceAccount)
+		if err != nil {
+			return nil, fmt.Errorf("engine.Options.DefaultServiceAccount: %w", err)
+		}
+		defaultSA = &sa
+	}
 	cfg = rest.CopyConfig(cfg)
 	opts.defaults(cfg)
 	m := metrics.New(opts.Metrics)
 	// Every client of the engine is built from cfg, so this counts the
 	// engine's requests, and only its own.
 	cfg.Wrap(m.CountRequests)
-	return &Engine{cfg: cfg, opts: opts, metrics: m}, nil
+	return &Engine{cfg: cfg, opts: opts, metrics: m, defaultSA: defaultSA}, nil
 }
 
 // Start runs the engine until ctx ends, then stops its workers and informers
@@ -98,6 +108,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		Recorder:          recorder,
 		Version:           Version,
 		Client:            restClient,
+		Identities:        c.ids,
 		MaxRetryDelay:     e.opts.MaxRetryDelay,
 		EvalObserver:      e.evalObserver(),
 	})
@@ -105,7 +116,8 @@ func (e *Engine) Start(ctx context.Context) error {
 		Dynamic: dyn, Watches: watches, Instances: instances, Resolver: resolver, Invalidate: invalidate,
 		Registrar: registrar.New(ext, registrar.Options{Logger: log.WithName("registrar")}),
 	}, rgd.Options{Workers: e.opts.RGDWorkers, AllowCRDDeletion: e.opts.AllowCRDDeletion, Logger: log, Metrics: e.metrics, Recorder: recorder,
-		MaxRetryDelay: e.opts.MaxRetryDelay, CompileCache: graph.NewCache(0, 0), StrictCostEstimate: e.opts.StrictCostEstimate})
+		MaxRetryDelay: e.opts.MaxRetryDelay, CompileCache: graph.NewCache(0, 0), StrictCostEstimate: e.opts.StrictCostEstimate,
+		DefaultServiceAccount: e.defaultSA, RequireServiceAccount: e.opts.RequireServiceAccount})
 	if err := retry.Until(ctx, log, "watching ResourceGraphDefinitions and CRDs", e.opts.MaxRetryDelay, rgds.Start); err != nil {
 		return stopped(ctx, fmt.Errorf("engine: %w", err))
 	}
@@ -139,6 +151,9 @@ type clients struct {
 	// controller (which reads the API server's answers to creates and
 	// deletions): one connection and one rate limit for both.
 	rest *rest.RESTClient
+	// ids builds rest and the clients that impersonate the ServiceAccounts
+	// RGDs name, over rest's transport and rate limiter.
+	ids  *instance.Identities
 	dyn  dynamic.Interface
 	ext  apiextensionsclientset.Interface
 	kube kubernetes.Interface
@@ -147,10 +162,11 @@ type clients struct {
 
 // newClients builds the clients from cfg; an error is a configuration error.
 func newClients(cfg *rest.Config) (*clients, error) {
-	restClient, err := instance.RESTClientFor(cfg)
+	ids, err := instance.NewIdentities(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("engine: REST client: %w", err)
+		return nil, fmt.Errorf("engine: %w", err)
 	}
+	restClient := ids.Engine()
 	ext, err := apiextensionsclientset.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("engine: apiextensions client: %w", err)
@@ -163,7 +179,7 @@ func newClients(cfg *rest.Config) (*clients, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: metadata client: %w", err)
 	}
-	return &clients{rest: restClient, dyn: dynamic.New(restClient), ext: ext, kube: kube, meta: meta}, nil
+	return &clients{rest: restClient, ids: ids, dyn: dynamic.New(restClient), ext: ext, kube: kube, meta: meta}, nil
 }
 
 // resolver is the schema resolver of Options, else the cluster's discovery

@@ -55,13 +55,21 @@ type side struct {
 // startSide starts a control plane and an engine on it.
 func startSide(t *testing.T) *side {
 	t.Helper()
+	return startSideWith(t, engine.Options{Workers: 2})
+}
+
+// startSideWith starts a control plane and an engine with opts on it (the
+// engine's logger, metrics and CRD installation are the side's).
+func startSideWith(t *testing.T, opts engine.Options) *side {
+	t.Helper()
 	cluster, err := devcluster.Start(context.Background(), devcluster.Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, cluster.Stop()) })
 	dyn, err := dynamic.NewForConfig(cluster.RESTConfig())
 	require.NoError(t, err)
 	s := &side{dyn: dyn, reg: prometheus.NewRegistry(), stopped: make(chan error, 1)}
-	e, err := engine.New(cluster.RESTConfig(), engine.Options{Logger: logr.Discard(), Metrics: s.reg, InstallCRD: true, Workers: 2})
+	opts.Logger, opts.Metrics, opts.InstallCRD = logr.Discard(), s.reg, true
+	e, err := engine.New(cluster.RESTConfig(), opts)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel

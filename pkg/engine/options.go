@@ -58,6 +58,19 @@ type Options struct {
 	// and a Warning event on the RGD), and every evaluation is still
 	// stopped at celenv.PerCallCostLimit.
 	StrictCostEstimate bool
+	// DefaultServiceAccount is the identity the children of RGDs without
+	// the rgd.dev/service-account annotation are written with, through
+	// impersonation, in the annotation's form: NAME (the ServiceAccount in
+	// each instance's own namespace) or NAMESPACE/NAME. Empty: such
+	// children are written with the engine's own identity. New refuses a
+	// malformed value.
+	DefaultServiceAccount string
+	// RequireServiceAccount refuses RGDs that name no ServiceAccount when
+	// there is no DefaultServiceAccount: their GraphAccepted condition
+	// turns False (reason ServiceAccountRequired) and their kind is not
+	// served, so that the engine never writes a child with its own
+	// identity and its role needs no write permission on children.
+	RequireServiceAccount bool
 }
 
 // defaults fills in what o leaves unset; cfg is the engine's copy of the

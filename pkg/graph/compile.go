@@ -141,6 +141,7 @@ func (c *compiler) compile() *Graph {
 	// Without the instance schema nothing can be type-checked, but the
 	// resources are still checked for what needs no types.
 	c.compileSchema()
+	serviceAccount := c.compileServiceAccount()
 	for i, r := range c.rgd.Spec.Resources {
 		c.parseResource(i, r)
 	}
@@ -173,12 +174,13 @@ func (c *compiler) compile() *Graph {
 		return nil
 	}
 	g := &Graph{
-		Name:      c.rgd.Name,
-		Instance:  c.instance,
-		CRD:       crd,
-		Resources: ordered,
-		byID:      c.ids,
-		env:       env,
+		Name:           c.rgd.Name,
+		Instance:       c.instance,
+		CRD:            crd,
+		Resources:      ordered,
+		ServiceAccount: serviceAccount,
+		byID:           c.ids,
+		env:            env,
 	}
 	return g
 }

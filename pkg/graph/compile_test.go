@@ -153,6 +153,9 @@ func describeGraph(g *Graph) (string, error) {
 	for _, w := range g.Warnings {
 		b.WriteString("warning: " + w.Error() + "\n")
 	}
+	if g.ServiceAccount != nil {
+		b.WriteString("service account: " + g.ServiceAccount.String() + "\n")
+	}
 	crd, err := yaml.Marshal(g.CRD)
 	if err != nil {
 		return "", err

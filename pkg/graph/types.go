@@ -33,6 +33,9 @@ type Graph struct {
 	// Warnings are problems that do not stop the graph from running (see
 	// CodeCostEstimate), in the order of their fields in the RGD.
 	Warnings ErrorList
+	// ServiceAccount is the identity the RGD's rgd.dev/service-account
+	// annotation names for writing children; nil when it names none.
+	ServiceAccount *ServiceAccount
 }
 
 // Activation converts unstructured values (the instance under "schema", the

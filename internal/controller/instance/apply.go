@@ -53,12 +53,12 @@ func (p *pass) execute(ctx context.Context, actions []*action) {
 // Updates of rgd's own children, and allowed take-overs, force rgd's fields
 // back.
 func (p *pass) write(ctx context.Context, a *action) {
-	client := p.r.dyn.Resource(a.node.GVR).Namespace(a.obj.GetNamespace())
+	client := p.actor.dyn.Resource(a.node.GVR).Namespace(a.obj.GetNamespace())
 	var out *unstructured.Unstructured
 	var err error
 	if a.create {
 		var created bool
-		out, created, err = p.r.applyNew(ctx, client, a)
+		out, created, err = applyNew(ctx, p.actor, client, a)
 		switch {
 		case apierrors.IsConflict(err):
 			out, err = p.createContested(ctx, client, a)
@@ -72,6 +72,11 @@ func (p *pass) write(ctx context.Context, a *action) {
 		out, err = p.applyOwned(ctx, client, a)
 	}
 	if err != nil {
+		verb := "patch"
+		if a.create {
+			verb = "create"
+		}
+		err = p.actor.refused(err, verb, a.entry)
 		if isNamespaceMissing(err) {
 			a.message = fmt.Sprintf("waiting for namespace %s to exist", a.obj.GetNamespace())
 			p.requeueAfter(2 * time.Second)
@@ -140,9 +145,9 @@ func isNamespaceMissing(err error) bool {
 // applyNew applies a child the caches say does not exist, without force,
 // and reports whether the API server created it (201 Created) or found it
 // (200 OK). Without a REST client (Options.Client) the answer's code is not
-// read and a success counts as a creation.
-func (r *Reconciler) applyNew(ctx context.Context, client dynamic.ResourceInterface, a *action) (out *unstructured.Unstructured, created bool, err error) {
-	if r.opts.Client == nil {
+// read and a success counts as a creation. It writes as act.
+func applyNew(ctx context.Context, act actor, client dynamic.ResourceInterface, a *action) (out *unstructured.Unstructured, created bool, err error) {
+	if act.rest == nil {
 		out, err = client.Apply(ctx, a.obj.GetName(), a.obj, metav1.ApplyOptions{FieldManager: metadata.FieldManagerChildren})
 		return out, err == nil, err
 	}
@@ -151,7 +156,7 @@ func (r *Reconciler) applyNew(ctx context.Context, client dynamic.ResourceInterf
 		return nil, false, err
 	}
 	var code int
-	answer := r.opts.Client.Patch(types.ApplyPatchType).
+	answer := act.rest.Patch(types.ApplyPatchType).
 		AbsPath(objectPath(a.node.GVR, a.obj.GetNamespace(), a.obj.GetName())...).
 		Param("fieldManager", metadata.FieldManagerChildren).
 		SetHeader("Accept", "application/json").

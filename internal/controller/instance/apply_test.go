@@ -29,7 +29,7 @@ func TestCreateOfAnObjectThatAppearedIsUndone(t *testing.T) {
 
 	newPass := func(adopt bool) *pass {
 		return &pass{
-			r: r, st: &kindState{kind: Kind{AdoptExisting: adopt}}, key: Key{Namespace: ns, Name: "inst"},
+			r: r, st: &kindState{kind: Kind{AdoptExisting: adopt}}, key: Key{Namespace: ns, Name: "inst"}, actor: r.engineActor(),
 			inst: &unstructured.Unstructured{Object: map[string]any{"metadata": map[string]any{"name": "inst", "namespace": ns, "uid": "uid-inst"}}},
 		}
 	}

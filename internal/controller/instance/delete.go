@@ -3,6 +3,7 @@ package instance
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -25,17 +26,17 @@ import (
 // deletionTimestamp); a deletion that waits for finalizers or a grace period
 // is answered with the object carrying a deletionTimestamp. Without a REST
 // client (Options.Client) nothing is proven here and the informer's Deleted
-// event is the proof.
-func (r *Reconciler) deleteObject(ctx context.Context, gvr schema.GroupVersionResource, namespace, name string, opts metav1.DeleteOptions) (gone bool, err error) {
-	if r.opts.Client == nil {
-		return false, r.dyn.Resource(gvr).Namespace(namespace).Delete(ctx, name, opts)
+// event is the proof. It deletes as act.
+func deleteObject(ctx context.Context, act actor, gvr schema.GroupVersionResource, namespace, name string, opts metav1.DeleteOptions) (gone bool, err error) {
+	if act.rest == nil {
+		return false, act.dyn.Resource(gvr).Namespace(namespace).Delete(ctx, name, opts)
 	}
 	opts.TypeMeta = metav1.TypeMeta{Kind: "DeleteOptions", APIVersion: "v1"}
 	body, err := json.Marshal(&opts)
 	if err != nil {
 		return false, err
 	}
-	answer := r.opts.Client.Delete().
+	answer := act.rest.Delete().
 		AbsPath(objectPath(gvr, namespace, name)...).
 		SetHeader("Content-Type", "application/json").
 		SetHeader("Accept", "application/json").
@@ -194,6 +195,14 @@ func (p *pass) prune(ctx context.Context) error {
 			e.Orphan = res.Orphans()
 		}
 		done, issued, err := p.r.deleteChild(ctx, p.inst, e)
+		var refused *forbiddenError
+		if errors.As(err, &refused) {
+			// Said in the status, and retried with backoff as the same
+			// ServiceAccount.
+			p.pruneRefused = append(p.pruneRefused, err.Error())
+			p.retryLater(err)
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -219,8 +228,13 @@ func (p *pass) prune(ctx context.Context) error {
 // never rgd's to touch), and whether it issued the deletion or release now.
 // A child is gone when the cache and the API server agree, when the API
 // server's answer to rgd's DELETE says so, or when its informer delivered
-// the Deleted event of the UID rgd deleted.
+// the Deleted event of the UID rgd deleted. Every request is made as the
+// identity the entry records (Entry.SA).
 func (r *Reconciler) deleteChild(ctx context.Context, inst *unstructured.Unstructured, e inventory.Entry) (gone, issued bool, err error) {
+	act, err := r.actorOf(e)
+	if err != nil {
+		return false, false, err
+	}
 	live, err := r.liveChild(ctx, e)
 	switch {
 	case err != nil:
@@ -232,16 +246,21 @@ func (r *Reconciler) deleteChild(ctx context.Context, inst *unstructured.Unstruc
 		// touch it, just stop tracking it.
 		return true, false, nil
 	case e.Orphan:
-		released, err := r.releaseChild(ctx, live, e)
+		released, err := r.releaseChild(ctx, act, live, e)
 		return released, released, err
 	case live.GetDeletionTimestamp() != nil:
 		return false, false, nil
 	}
-	return r.deleteLive(ctx, live, e)
+	return r.deleteLive(ctx, act, live, e)
 }
 
 // liveChild reads a child from the cache, or from the API server when the
-// cache does not have it; nil when it is gone.
+// cache does not have it; nil when it is gone. It reads as the engine, which
+// watches every child kind: the ServiceAccount a child was recorded with may
+// never have been allowed to read it (its create was refused), and the
+// deletion that follows is made as that ServiceAccount, guarded by the UID
+// read here. The read is a list by name, which needs no permission beyond
+// the list the engine's informers need.
 func (r *Reconciler) liveChild(ctx context.Context, e inventory.Entry) (*unstructured.Unstructured, error) {
 	gvr := e.GVR()
 	if cache, ok := r.watches.Cache(childKey(gvr)); ok {
@@ -256,22 +275,25 @@ func (r *Reconciler) liveChild(ctx context.Context, e inventory.Entry) (*unstruc
 	}
 	// The cache may lag behind a create: only the API server can say
 	// that a child is gone.
-	obj, err := r.dyn.Resource(gvr).Namespace(e.Namespace).Get(ctx, e.Name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
+	list, err := r.dyn.Resource(gvr).Namespace(e.Namespace).List(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + e.Name})
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", e, err)
+	}
+	if len(list.Items) == 0 {
 		r.deletions.settle(wk)
 		return nil, nil
 	}
-	return obj, err
+	return &list.Items[0], nil
 }
 
-// deleteLive deletes a child of the instance, guarded by its UID.
-func (r *Reconciler) deleteLive(ctx context.Context, live *unstructured.Unstructured, e inventory.Entry) (gone, issued bool, err error) {
+// deleteLive deletes a child of the instance as act, guarded by its UID.
+func (r *Reconciler) deleteLive(ctx context.Context, act actor, live *unstructured.Unstructured, e inventory.Entry) (gone, issued bool, err error) {
 	gvr := e.GVR()
 	wk := writtenKey{gvr: gvr, namespace: e.Namespace, name: e.Name}
 	uid := live.GetUID()
 	policy := metav1.DeletePropagationBackground
 	r.deletions.expect(wk, uid) // before the request: its event may come before the answer
-	gone, err = r.deleteObject(ctx, gvr, e.Namespace, e.Name, metav1.DeleteOptions{
+	gone, err = deleteObject(ctx, act, gvr, e.Namespace, e.Name, metav1.DeleteOptions{
 		Preconditions:     &metav1.Preconditions{UID: &uid},
 		PropagationPolicy: &policy,
 	})
@@ -285,7 +307,7 @@ func (r *Reconciler) deleteLive(ctx context.Context, live *unstructured.Unstruct
 	case apierrors.IsConflict(err):
 		return false, false, nil // replaced meanwhile; look again next time
 	case err != nil:
-		return false, false, fmt.Errorf("deleting %s: %w", e, err)
+		return false, false, fmt.Errorf("deleting %s: %w", e, act.refused(err, "delete", e))
 	}
 	r.memory.forgetChild(wk, uid)
 	return gone, true, nil

@@ -100,7 +100,7 @@ func TestDeleteObjectReadsTheAPIServersAnswer(t *testing.T) {
 	r, cs := clusterReconciler(t)
 
 	remove := func(gvr schema.GroupVersionResource, namespace, name string, uid types.UID) (bool, error) {
-		return r.deleteObject(ctx, gvr, namespace, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+		return deleteObject(ctx, r.engineActor(), gvr, namespace, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
 	}
 
 	// The precondition is sent: an object replaced under the same name is

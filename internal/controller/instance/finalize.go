@@ -52,7 +52,7 @@ func (r *Reconciler) finalize(ctx context.Context, st *kindState, key Key, inst 
 		}
 		_ = g.Wait() // errors are in errs
 		if err := errors.Join(errs...); err != nil {
-			return reconcile.Result{}, err
+			return reconcile.Result{}, r.deletionRefused(ctx, st, inst, err)
 		}
 		var gone []inventory.Entry
 		var blocking []string
@@ -109,6 +109,26 @@ func (r *Reconciler) deletionBlocked(ctx context.Context, st *kindState, inst *u
 		res.RequeueAfter = left
 	}
 	return res, nil
+}
+
+// deletionRefused reports a deletion of children that the API server
+// refused to the ServiceAccount they were written as: the status says
+// DELETING and names the ServiceAccount, verb, kind and namespace, and err
+// is returned, so that the deletion is retried with backoff as the same
+// ServiceAccount until it is allowed. Other errors are returned as they are.
+func (r *Reconciler) deletionRefused(ctx context.Context, st *kindState, inst *unstructured.Unstructured, err error) error {
+	var refused *forbiddenError
+	if !errors.As(err, &refused) {
+		return err
+	}
+	msg := fmt.Sprintf("deleting children: %v (retrying with backoff)", err)
+	if werr := r.writeStatus(ctx, st.gvr, inst, currentStatusFields(inst), v1alpha1.InstanceStateDeleting, []metav1.Condition{
+		managed(),
+		conditions.False(condResourcesReady, "DeletionRefused", msg),
+	}); werr != nil {
+		return errors.Join(err, werr)
+	}
+	return err
 }
 
 // deletionReportAfter is how long an instance's deletion may take before its

@@ -61,6 +61,10 @@ func (r *Reconciler) ensureManaged(ctx context.Context, st *kindState, inst *uns
 // cannot be rendered yet (it needs live status or an external object) is
 // left for the inventory writes of the walk.
 func (r *Reconciler) predictChildren(st *kindState, inst *unstructured.Unstructured) []inventory.Entry {
+	act, err := r.actorFor(st.kind.ServiceAccount, inst.GetNamespace())
+	if err != nil {
+		return nil // nothing is written: the pass says why
+	}
 	in := render.NewInputs(st.kind.Graph, inst.Object, nil).ObserveEvaluations(r.opts.EvalObserver)
 	var out []inventory.Entry
 	for _, rr := range render.Offline(st.kind.Graph, in, inst.GetNamespace(), render.Options{MaxCollectionSize: r.opts.MaxCollectionSize}) {
@@ -68,7 +72,9 @@ func (r *Reconciler) predictChildren(st *kindState, inst *unstructured.Unstructu
 			continue
 		}
 		for _, obj := range rr.Result.Objects {
-			out = append(out, st.layout.entry(rr.Resource, &unstructured.Unstructured{Object: obj}))
+			e := st.layout.entry(rr.Resource, &unstructured.Unstructured{Object: obj})
+			e.SA = act.sa
+			out = append(out, e)
 		}
 	}
 	return out
@@ -101,6 +107,23 @@ func (r *Reconciler) patchInstance(ctx context.Context, st *kindState, inst *uns
 // before the children are written with it.
 func (p *pass) recordInventory(ctx context.Context, entries []inventory.Entry) error {
 	inv, changed := p.inv.With(entries...)
+	if !changed {
+		return nil
+	}
+	return p.saveInventory(ctx, inv)
+}
+
+// recordWriters records the identity that wrote children recorded with
+// another one (the RGD now names another ServiceAccount): from now on they
+// are deleted as the identity that wrote them last.
+func (p *pass) recordWriters(ctx context.Context, actions []*action) error {
+	var written []inventory.Entry
+	for _, a := range actions {
+		if a.result != nil {
+			written = append(written, a.entry)
+		}
+	}
+	inv, changed := p.inv.WrittenAs(written...)
 	if !changed {
 		return nil
 	}

@@ -39,8 +39,8 @@ func deletionPolicyAnnotation(p v1alpha1.DeletionPolicy) string {
 // instance, cache or later deletion sees it as rgd's. Its ownerReferences,
 // which rgd never sets, are left alone. The patch carries the child's UID,
 // so an object that replaced it under its name is not touched. It reports
-// whether the child is released (or gone).
-func (r *Reconciler) releaseChild(ctx context.Context, live *unstructured.Unstructured, e inventory.Entry) (bool, error) {
+// whether the child is released (or gone). It patches as act.
+func (r *Reconciler) releaseChild(ctx context.Context, act actor, live *unstructured.Unstructured, e inventory.Entry) (bool, error) {
 	md := map[string]any{"uid": string(live.GetUID())}
 	if strip := childKeys(live.GetLabels()); len(strip) > 0 {
 		md["labels"] = strip
@@ -53,13 +53,13 @@ func (r *Reconciler) releaseChild(ctx context.Context, live *unstructured.Unstru
 		return false, err
 	}
 	gvr := e.GVR()
-	_, err = r.dyn.Resource(gvr).Namespace(e.Namespace).Patch(ctx, e.Name, types.MergePatchType, body,
+	_, err = act.dyn.Resource(gvr).Namespace(e.Namespace).Patch(ctx, e.Name, types.MergePatchType, body,
 		metav1.PatchOptions{FieldManager: metadata.FieldManagerChildren})
 	switch {
 	case apierrors.IsNotFound(err):
 		return true, nil
 	case err != nil:
-		return false, fmt.Errorf("releasing %s (left in place by its deletionPolicy): %w", e, err)
+		return false, fmt.Errorf("releasing %s (left in place by its deletionPolicy): %w", e, act.refused(err, "patch", e))
 	}
 	wk := writtenKey{gvr: gvr, namespace: e.Namespace, name: e.Name}
 	r.memory.forgetChild(wk, live.GetUID())

@@ -62,14 +62,17 @@ type nodeState struct {
 
 // pass holds the state of one reconcile of one instance.
 type pass struct {
-	r        *Reconciler
-	st       *kindState
-	key      Key
-	inst     *unstructured.Unstructured
-	g        *graph.Graph
-	in       *render.Inputs
-	states   map[string]*nodeState
-	inv      inventory.Inventory
+	r      *Reconciler
+	st     *kindState
+	key    Key
+	inst   *unstructured.Unstructured
+	g      *graph.Graph
+	in     *render.Inputs
+	states map[string]*nodeState
+	inv    inventory.Inventory
+	// actor is the identity the pass writes children with (see
+	// Kind.ServiceAccount).
+	actor    actor
 	requeue  time.Duration
 	graphErr error
 	// retry joins the failed writes of this pass that may succeed when
@@ -77,6 +80,9 @@ type pass struct {
 	// backoff after its status has said what failed.
 	retryMu sync.Mutex
 	retry   error
+	// pruneRefused are the prunings the API server refused to the
+	// ServiceAccount a child was written as (see prune).
+	pruneRefused []string
 
 	// changes are the children this pass created, updated or took over,
 	// by event reason: one event per reason at the end of the pass, not one
@@ -153,9 +159,18 @@ func (r *Reconciler) reconcile(ctx context.Context, key Key) (reconcile.Result, 
 		})
 	}
 
+	act, err := r.actorFor(st.kind.ServiceAccount, inst.GetNamespace())
+	if err != nil {
+		// The RGD names a ServiceAccount this instance cannot have: only a
+		// change of the RGD helps.
+		return reconcile.Result{}, r.writeStatus(ctx, st.gvr, inst, currentStatusFields(inst), v1alpha1.InstanceStateError, []metav1.Condition{
+			managed(),
+			conditions.False(condResourcesReady, "ServiceAccountUnusable", fmt.Sprintf("the ResourceGraphDefinition %s names %s: %v", st.kind.RGDName, metadata.AnnotationServiceAccount, err)),
+		})
+	}
 	p := &pass{
 		r: r, st: st, key: key, inst: inst, g: st.kind.Graph,
-		states: map[string]*nodeState{}, inv: inv, firstPass: firstPass,
+		states: map[string]*nodeState{}, inv: inv, firstPass: firstPass, actor: act,
 	}
 	p.in = render.NewInputs(p.g, inst.Object, nil).ObserveEvaluations(r.opts.EvalObserver)
 	return p.run(ctx)
@@ -235,6 +250,9 @@ func (p *pass) walk(ctx context.Context) error {
 			return err
 		}
 		p.execute(ctx, actions)
+		if err := p.recordWriters(ctx, actions); err != nil {
+			return err
+		}
 		for _, res := range level {
 			p.finish(res, actions)
 		}

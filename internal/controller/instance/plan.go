@@ -130,6 +130,7 @@ func (p *pass) planChild(res *graph.Resource, u *unstructured.Unstructured, i, s
 	}
 	p.decorate(res, u, i, size)
 	entry := p.st.layout.entry(res, u)
+	entry.SA = p.actor.sa
 	ns.desired = append(ns.desired, entry)
 	a := &action{node: res, index: i, obj: u, entry: entry}
 	v, live := decideChild(view, res.GVR, u, p.inst.GetUID(), p.st.kind.AdoptExisting)

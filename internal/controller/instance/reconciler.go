@@ -70,6 +70,10 @@ type Options struct {
 	// other within one pass; without it, each wave waits for its informer's
 	// Deleted events.
 	Client rest.Interface
+	// Identities builds the clients that impersonate the ServiceAccounts
+	// RGDs name (Kind.ServiceAccount); nil: such kinds' children cannot be
+	// written, and their instances say so.
+	Identities *Identities
 }
 
 // RESTClientFor returns the REST client for cfg that the dynamic client is

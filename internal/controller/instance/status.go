@@ -59,6 +59,9 @@ func (p *pass) writeStatus(ctx context.Context) error {
 			notReady = append(notReady, fmt.Sprintf("%s (%s)", res.ID, ns.message))
 		}
 	}
+	for _, msg := range p.pruneRefused {
+		failed = append(failed, "pruning: "+msg+" (retrying with backoff)")
+	}
 	state := v1alpha1.InstanceStateActive
 	conds := []metav1.Condition{managed()}
 	if p.graphErr != nil {

@@ -56,6 +56,13 @@ type Options struct {
 	// default they run, with a warning in GraphAccepted's message and a
 	// Warning event.
 	StrictCostEstimate bool
+	// DefaultServiceAccount is the identity children are written with for
+	// RGDs without the rgd.dev/service-account annotation; nil: the
+	// engine's own.
+	DefaultServiceAccount *graph.ServiceAccount
+	// RequireServiceAccount refuses RGDs that name no ServiceAccount when
+	// there is no DefaultServiceAccount (reason ServiceAccountRequired).
+	RequireServiceAccount bool
 }
 
 // Instances is what the RGD controller asks of the instance controller
@@ -118,7 +125,11 @@ type served struct {
 	generation int64
 	allowBreak string
 	adopt      string
-	graph      *graph.Graph
+	// serviceAccount is the RGD's rgd.dev/service-account annotation as it
+	// was compiled, and identity the effective identity of its children.
+	serviceAccount string
+	identity       *graph.ServiceAccount
+	graph          *graph.Graph
 }
 
 // New builds a controller; Start and Run set it to work. It subscribes to
@@ -206,6 +217,7 @@ func specOrMetaChanged(old, cur *unstructured.Unstructured) bool {
 	return old.GetGeneration() != cur.GetGeneration() ||
 		old.GetAnnotations()[metadata.AnnotationAllowBreakingChanges] != cur.GetAnnotations()[metadata.AnnotationAllowBreakingChanges] ||
 		old.GetAnnotations()[metadata.AnnotationAdopt] != cur.GetAnnotations()[metadata.AnnotationAdopt] ||
+		old.GetAnnotations()[metadata.AnnotationServiceAccount] != cur.GetAnnotations()[metadata.AnnotationServiceAccount] ||
 		(old.GetDeletionTimestamp() == nil) != (cur.GetDeletionTimestamp() == nil) ||
 		len(old.GetFinalizers()) != len(cur.GetFinalizers())
 }
@@ -235,9 +247,10 @@ func (c *Controller) reconcile(ctx context.Context, name string) (reconcile.Resu
 	current := c.served[name]
 	c.mu.Unlock()
 	allowBreak := rgd.Annotations[metadata.AnnotationAllowBreakingChanges]
-	adopt := rgd.Annotations[metadata.AnnotationAdopt]
-	if current != nil && current.graph != nil && current.generation == rgd.Generation && current.allowBreak == allowBreak && current.adopt == adopt {
-		return reconcile.Result{}, c.writeStatus(ctx, obj, rgd, current.graph, servingStatus(current.graph))
+	adopt, sa := rgd.Annotations[metadata.AnnotationAdopt], rgd.Annotations[metadata.AnnotationServiceAccount]
+	if current != nil && current.graph != nil && current.generation == rgd.Generation && current.allowBreak == allowBreak && current.adopt == adopt &&
+		current.serviceAccount == sa {
+		return reconcile.Result{}, c.writeStatus(ctx, obj, rgd, current.graph, servingStatus(current.graph, current.identity))
 	}
 
 	if c.deps.Invalidate != nil {
@@ -250,6 +263,10 @@ func (c *Controller) reconcile(ctx context.Context, name string) (reconcile.Resu
 	c.mu.Lock()
 	delete(c.unresolved, name)
 	c.mu.Unlock()
+	identity, refusal := c.identity(g)
+	if refusal != "" {
+		return reconcile.Result{}, c.refuseIdentity(ctx, obj, rgd, current, refusal)
+	}
 	owner := registrar.Owner{Name: rgd.Name, UID: rgd.UID, AllowBreakingChanges: allowBreak == "true"}
 	if _, err := c.deps.Registrar.Ensure(ctx, g.CRD, owner); err != nil {
 		msg := err.Error()
@@ -272,8 +289,8 @@ func (c *Controller) reconcile(ctx context.Context, name string) (reconcile.Resu
 	if current != nil && current.gvr != g.Instance.Resource {
 		c.deps.Instances.Deregister(current.gvr)
 	}
-	if err := c.deps.Instances.Register(ctx, instance.Kind{Graph: g, RGDName: rgd.Name, RGDUID: rgd.UID, AdoptExisting: adopt == "true"}); err != nil {
-		st := servingStatus(g)
+	if err := c.deps.Instances.Register(ctx, instance.Kind{Graph: g, RGDName: rgd.Name, RGDUID: rgd.UID, AdoptExisting: adopt == "true", ServiceAccount: identity}); err != nil {
+		st := servingStatus(g, identity)
 		st.running = cond(false, v1alpha1.ReasonFailedToStart, err.Error())
 		if werr := c.writeStatus(ctx, obj, rgd, g, st); werr != nil {
 			return reconcile.Result{}, werr
@@ -281,10 +298,11 @@ func (c *Controller) reconcile(ctx context.Context, name string) (reconcile.Resu
 		return reconcile.Result{}, err
 	}
 	c.mu.Lock()
-	c.served[name] = &served{gvr: g.Instance.Resource, kind: g.Instance.GVK.Kind, generation: rgd.Generation, allowBreak: allowBreak, adopt: adopt, graph: g}
+	c.served[name] = &served{gvr: g.Instance.Resource, kind: g.Instance.GVK.Kind, generation: rgd.Generation, allowBreak: allowBreak, adopt: adopt,
+		serviceAccount: sa, identity: identity, graph: g}
 	c.mu.Unlock()
 	c.reportWarnings(obj, g)
-	return reconcile.Result{}, c.writeStatus(ctx, obj, rgd, g, servingStatus(g))
+	return reconcile.Result{}, c.writeStatus(ctx, obj, rgd, g, servingStatus(g, identity))
 }
 
 // reportWarnings records a Warning event for each warning of a graph
@@ -449,7 +467,7 @@ func (c *Controller) finalize(ctx context.Context, obj *unstructured.Unstructure
 		if n, ok := c.deps.Instances.Instances(current.gvr); ok && n > 0 {
 			msg := fmt.Sprintf("deletion waits for %d instance(s) of %s to be deleted first", n, current.kind)
 			st := statusUpdate{accepted: acceptedCondition(current.graph),
-				kind: cond(true, v1alpha1.ReasonKindReady, fmt.Sprintf("kind %s has been accepted and ready", current.kind))}
+				kind: kindReadyCondition(current.kind, current.identity)}
 			if current.graph == nil {
 				st = statusUpdate{}
 			}

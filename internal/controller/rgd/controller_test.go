@@ -126,3 +126,10 @@ func TestReportFailureSaysWhatComesNext(t *testing.T) {
 	c.reportFailure("web", reconcile.Terminal(errors.New("resource \"config\": invalid")))
 	assert.Equal(t, "Warning ReconcileFailed resource \"config\": invalid; waiting for the ResourceGraphDefinition to change", <-rec.Events)
 }
+
+func TestSpecOrMetaChangedOnServiceAccount(t *testing.T) {
+	base := &unstructured.Unstructured{Object: map[string]any{"metadata": map[string]any{"name": "x", "generation": int64(1)}}}
+	named := base.DeepCopy()
+	named.SetAnnotations(map[string]string{metadata.AnnotationServiceAccount: "writer"})
+	assert.True(t, specOrMetaChanged(base, named), "setting the service-account annotation triggers a reconcile")
+}

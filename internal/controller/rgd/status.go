@@ -80,13 +80,24 @@ func withoutRGD(e *graph.Error) string {
 	return local.Error()
 }
 
-// servingStatus is the status of an RGD whose graph g is served.
-func servingStatus(g *graph.Graph) statusUpdate {
+// servingStatus is the status of an RGD whose graph g is served, its
+// children written as identity (nil: the engine's own).
+func servingStatus(g *graph.Graph, identity *graph.ServiceAccount) statusUpdate {
 	return statusUpdate{
 		accepted: acceptedCondition(g),
-		kind:     cond(true, v1alpha1.ReasonKindReady, fmt.Sprintf("kind %s has been accepted and ready", g.Instance.GVK.Kind)),
+		kind:     kindReadyCondition(g.Instance.GVK.Kind, identity),
 		running:  cond(true, v1alpha1.ReasonRunning, "instances are being reconciled"),
 	}
+}
+
+// kindReadyCondition is KindReady for a served kind: kro's message, and
+// when children are written as a ServiceAccount, which one.
+func kindReadyCondition(kind string, identity *graph.ServiceAccount) conditionUpdate {
+	msg := fmt.Sprintf("kind %s has been accepted and ready", kind)
+	if identity != nil {
+		msg += "; children are written as " + identity.Describe()
+	}
+	return cond(true, v1alpha1.ReasonKindReady, msg)
 }
 
 // writeStatus writes kro's status for an RGD, only when it changed.

@@ -28,6 +28,12 @@ const (
 	// schemas the graph uses failed (the API server's fault, not the RGD's):
 	// retried with backoff. rgd's own reason.
 	ReasonSchemaUnavailable = "SchemaUnavailable"
+	// ReasonServiceAccountRequired is GraphAccepted's reason when the RGD
+	// names no ServiceAccount to write its children as (the annotation
+	// rgd.dev/service-account) and the engine requires one, or when the one
+	// it would use cannot act for its cluster-scoped instances: it stays
+	// until the RGD changes. rgd's own reason.
+	ReasonServiceAccountRequired = "ServiceAccountRequired"
 	// ReasonKindReady is KindReady's reason when the CRD is established.
 	ReasonKindReady = "Ready"
 	// ReasonFailed is the reason of a condition whose step failed.
