@@ -3,6 +3,7 @@ package crdgen
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -322,12 +323,12 @@ func propertyNames(o, n *apiextensionsv1.JSONSchemaProps) []string {
 // Required entries are compared by name, also for names that have no
 // property schema; a removed property is already reported as such.
 func compareRequired(path string, o, n *apiextensionsv1.JSONSchemaProps, oldRequired, newRequired map[string]bool, add addFunc) {
-	for _, name := range sortedKeys(newRequired) {
+	for _, name := range slices.Sorted(maps.Keys(newRequired)) {
 		if !oldRequired[name] {
 			add(joinPath(path, name), RequiredAdded, "optional", "required")
 		}
 	}
-	for _, name := range sortedKeys(oldRequired) {
+	for _, name := range slices.Sorted(maps.Keys(oldRequired)) {
 		if hasProperty(o, name) && !hasProperty(n, name) {
 			continue
 		}
@@ -479,13 +480,4 @@ func toSet(names []string) map[string]bool {
 		set[n] = true
 	}
 	return set
-}
-
-func sortedKeys(set map[string]bool) []string {
-	keys := make([]string, 0, len(set))
-	for k := range set {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/google/cel-go/cel"
@@ -22,7 +23,7 @@ func (c *compiler) parseStatus() {
 	visit = func(v any, p Path) {
 		switch val := v.(type) {
 		case map[string]any:
-			keys := sortedKeys(val)
+			keys := slices.Sorted(maps.Keys(val))
 			for _, k := range keys {
 				if len(p) == 0 && k == "state" {
 					c.errs.add("", w.field(p.child(k)), "", "status.state is reserved: rgd writes it")
@@ -73,15 +74,6 @@ func (c *compiler) parseConditionList(v any) {
 			c.conditionSources = append(c.conditionSources, src)
 		}
 	}
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // checkStatus compiles the status expressions and infers the status schema.

@@ -4,6 +4,7 @@ import (
 	"encoding"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -99,7 +100,7 @@ func checkFields(path *field.Path, v any, t reflect.Type, errs *[]FieldError) {
 	case reflect.Struct:
 		obj := v.(map[string]any)
 		fields := jsonFields(t)
-		for _, k := range sortedKeys(obj) {
+		for _, k := range slices.Sorted(maps.Keys(obj)) {
 			ft, ok := fields[k]
 			if !ok {
 				*errs = append(*errs, FieldError{Field: path.Child(k).String(), Message: unknownField(k, fieldNames(t))})
@@ -109,7 +110,7 @@ func checkFields(path *field.Path, v any, t reflect.Type, errs *[]FieldError) {
 		}
 	case reflect.Map:
 		obj := v.(map[string]any)
-		for _, k := range sortedKeys(obj) {
+		for _, k := range slices.Sorted(maps.Keys(obj)) {
 			checkFields(path.Key(k), obj[k], t.Elem(), errs)
 		}
 	case reflect.Slice, reflect.Array:
@@ -303,13 +304,4 @@ func fieldNames(t reflect.Type) []string {
 		}
 	}
 	return names
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -3,6 +3,8 @@ package simpleschema
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -65,7 +67,7 @@ func (b *builder) buildTypes(types map[string]any, path *field.Path) {
 	if len(types) == 0 {
 		return
 	}
-	names := sortedNames(types)
+	names := slices.Sorted(maps.Keys(types))
 	for _, name := range names {
 		b.types[name] = &customType{}
 	}
@@ -81,16 +83,6 @@ func (b *builder) buildTypes(types map[string]any, path *field.Path) {
 			b.buildType(path.Child(name), ct, types[name])
 		}
 	}
-}
-
-// sortedNames returns the keys of m in order.
-func sortedNames(m map[string]any) []string {
-	names := make([]string, 0, len(m))
-	for name := range m {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	return names
 }
 
 // sortByID orders graph nodes by ID, for a deterministic topological order.
@@ -237,7 +229,7 @@ func (b *builder) buildStruct(path *field.Path, fields map[string]any) (*apiexte
 	s := &apiextensionsv1.JSONSchemaProps{Type: "object"}
 	ok := true
 	hasDefault := false
-	for _, k := range sortedNames(fields) {
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
 		p := path.Child(k)
 		if k == "" {
 			b.errs = append(b.errs, field.Invalid(p, k, "field name must not be empty"))
