@@ -80,9 +80,11 @@ type Options struct {
 // built on (dynamic.New) and that Options.Client takes: one connection and
 // one rate limit for both.
 func RESTClientFor(cfg *rest.Config) (*rest.RESTClient, error) {
-	c := dynamic.ConfigFor(cfg)
-	c.GroupVersion = nil
-	return rest.UnversionedRESTClientFor(c)
+	ids, err := NewIdentities(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return ids.Engine(), nil
 }
 
 // Kind is what the reconciler needs to serve one generated kind.
