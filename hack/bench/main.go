@@ -40,6 +40,7 @@ type options struct {
 	repo        string
 	procRoot    string
 	profileDir  string
+	impersonate bool
 }
 
 var allScenarios = []string{"create", "floor", "update", "delete", "idle", "memory", "compile"}
@@ -62,6 +63,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.concurrency, "concurrency", 16, "the client's concurrent requests")
 	fs.IntVar(&o.namespaces, "namespaces", 20, "namespaces the instances are spread across")
 	fs.StringVar(&o.profileDir, "profile-dir", "", "if set, CPU profiles of the API server and the engine over the first seconds of each create phase and of the engine over each idle window, and the engine's heap after each create phase and once settled, are written there")
+	fs.BoolVar(&o.impersonate, "impersonate", false, "the RGD names a ServiceAccount (rgd.dev/service-account) in each namespace, allowed the benchmark's child kinds: the engine writes every child through impersonation")
 	fs.StringVar(&o.repo, "repo", ".", "root of the rgd module (where cmd/rgd and pkg/graph are)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -232,12 +234,17 @@ func newWorkload(ctx context.Context, o options, cl *devcluster.Cluster) (*workl
 	if err != nil {
 		return nil, err
 	}
-	w := &workload{cs: cs, dyn: dyn, concurrency: o.concurrency, progress: os.Stderr}
+	w := &workload{cs: cs, dyn: dyn, concurrency: o.concurrency, progress: os.Stderr, impersonate: o.impersonate}
 	for i := 0; i < o.namespaces; i++ {
 		w.namespaces = append(w.namespaces, fmt.Sprintf("bench-%d", i))
 	}
 	if err := w.createNamespaces(ctx); err != nil {
 		return nil, err
+	}
+	if o.impersonate {
+		if err := w.createWriters(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if o.kwok {
 		if err := createPodNodes(ctx, cs, podNodes(slices.Max(o.sizes))); err != nil {
@@ -306,6 +313,15 @@ func machineNotes(o options) []string {
 		fmt.Sprintf("run %s on %d cores (%s), %s/%s, %s", time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), model, runtime.GOOS, runtime.GOARCH, runtime.Version()),
 		fmt.Sprintf("engine: rgd controller --workers %d --qps %g --burst %d, a separate process; client: %d concurrent requests over %d namespaces",
 			o.workers, o.qps, o.burst, o.concurrency, o.namespaces),
+		fmt.Sprintf("children written as: %s", identityNote(o)),
 		fmt.Sprintf("control plane: pkg/devcluster (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok %v); idle window %s", o.kwok, o.idle),
 	}
+}
+
+// identityNote says whose identity the engine writes children with.
+func identityNote(o options) string {
+	if o.impersonate {
+		return "each namespace's ServiceAccount " + writerSA + ", through impersonation (--impersonate)"
+	}
+	return "the engine's own identity"
 }

@@ -110,6 +110,9 @@ func (w *workload) applyRGD(ctx context.Context) (time.Duration, error) {
 	if err := yaml.Unmarshal([]byte(benchRGD), &obj.Object); err != nil {
 		return 0, fmt.Errorf("the benchmark RGD: %w", err)
 	}
+	if w.impersonate {
+		nameWriter(obj)
+	}
 	if _, err := w.dyn.Resource(rgdGVR).Create(ctx, obj, metav1.CreateOptions{}); err != nil {
 		return 0, fmt.Errorf("creating RGD benchapp: %w", err)
 	}

@@ -28,6 +28,8 @@ type workload struct {
 	namespaces  []string
 	concurrency int
 	progress    io.Writer
+	// impersonate makes the RGD name writerSA (--impersonate).
+	impersonate bool
 
 	notify                     chan struct{}
 	cms, sas, deps, svcs, pods cache.Store
