@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -69,6 +72,9 @@ type devFlags struct {
 	keep    bool
 	noKwok  bool
 	example string
+	// engine is false to run the control plane without the engine, for a
+	// developer's own build of it (or a debugger).
+	engine bool
 }
 
 func newDevCommand() *cobra.Command {
@@ -82,6 +88,11 @@ engine; it installs the ResourceGraphDefinition CRD and applies an example folde
 other prerequisites, its ResourceGraphDefinitions and finally its instances. It runs until Ctrl-C or SIGTERM
 and then stops everything it started.
 
+With --engine=false it starts the control plane (and the ACK stand-in) without the engine and applies the
+example's CRDs, prerequisites and ResourceGraphDefinitions but not its instances (their kinds are served
+only once an engine has accepted the RGDs); it prints how to run your own build of the engine against it
+(go run ./cmd/rgd controller --kubeconfig ..., or the same under a debugger) and how to apply the instances.
+
 The control-plane binaries are built once by ` + "`make control-plane`" + ` (or hack/control-plane.sh).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -93,6 +104,7 @@ The control-plane binaries are built once by ` + "`make control-plane`" + ` (or 
 	cmd.Flags().BoolVar(&f.keep, "keep", false, "reuse the state a previous run left in --dir")
 	cmd.Flags().BoolVar(&f.noKwok, "no-kwok", false, "run without kwok's fake node (pods stay Pending)")
 	cmd.Flags().StringVar(&f.example, "example", defaultExample, `example folder to apply, or "none"`)
+	cmd.Flags().BoolVar(&f.engine, "engine", true, "run the rgd engine in this process (false: the control plane alone, for your own build of the engine)")
 	return cmd
 }
 
@@ -151,7 +163,7 @@ func runDev(ctx context.Context, out io.Writer, f devFlags, exampleGiven bool) e
 	if err := setup(runCtx, ap, s.say, example); err != nil {
 		return quiet(err)
 	}
-	engineCtx, err := s.startEngine(runCtx)
+	engineCtx, err := s.startEngine(runCtx, f.engine)
 	if err != nil {
 		return err
 	}
@@ -159,6 +171,9 @@ func runDev(ctx context.Context, out io.Writer, f devFlags, exampleGiven bool) e
 		return quiet(err)
 	}
 
+	if !f.engine {
+		printEngineCommands(out, s.cluster.KubeconfigPath(), filepath.Join(s.cluster.BinDir(), devcluster.Kubectl), example)
+	}
 	printTryCommands(out, s.cluster, example)
 	s.say("running; press Ctrl-C to stop")
 	<-ctx.Done()
@@ -274,8 +289,13 @@ func (s *devSession) startStandIn(ctx context.Context, dyn dynamic.Interface) er
 
 // startEngine runs the engine until ctx ends, logging to a file. The
 // context it returns ends with ctx, or as soon as the engine stops early;
-// it is nil when there is no engine to start.
-func (s *devSession) startEngine(ctx context.Context) (context.Context, error) {
+// it is nil when there is no engine to start: run is false (--engine=false)
+// or there is no engine.
+func (s *devSession) startEngine(ctx context.Context, run bool) (context.Context, error) {
+	if !run {
+		s.say("not starting the rgd engine (--engine=false): the control plane waits for yours")
+		return nil, nil
+	}
 	if startEngine == nil {
 		s.say("the rgd engine is not there yet: the cluster is up, but RGDs are not reconciled")
 		return nil, nil
@@ -331,7 +351,7 @@ func (s *devSession) runExample(ctx, engineCtx context.Context, ap *applier.Appl
 		return nil
 	}
 	if engineCtx == nil {
-		s.say("skipping %d instance(s): they need the engine", len(example.Instances))
+		s.say("not applying %d instance(s): they need the engine", len(example.Instances))
 		return nil
 	}
 	rgds := devexample.Objects(example.RGDs)
@@ -360,6 +380,28 @@ func (s *devSession) runExample(ctx, engineCtx context.Context, ap *applier.Appl
 	return nil
 }
 
+// printEngineCommands prints how to run an engine of one's own against the
+// cluster, and then the example's instances.
+func printEngineCommands(out io.Writer, kubeconfig, kubectl string, example *devexample.Set) {
+	fmt.Fprintf(out, "\nThe engine is yours to run. From the repository's root:\n\n")
+	fmt.Fprintf(out, "  go run ./cmd/rgd controller --kubeconfig %s\n", kubeconfig)
+	fmt.Fprintf(out, "  dlv debug ./cmd/rgd -- controller --kubeconfig %s   # under a debugger\n", kubeconfig)
+	if example == nil || len(example.Instances) == 0 {
+		return
+	}
+	fmt.Fprintf(out, "\nOnce it has made the ResourceGraphDefinitions Active, apply the instances:\n\n")
+	var files []string
+	for _, in := range example.Instances {
+		file, _, _ := strings.Cut(in.Source, "#") // rgd.yaml#2 is in rgd.yaml
+		if !slices.Contains(files, file) {
+			files = append(files, file)
+		}
+	}
+	for _, file := range files {
+		fmt.Fprintf(out, "  %s --kubeconfig %s apply --server-side -f %s\n", kubectl, kubeconfig, file)
+	}
+}
+
 // printTryCommands prints the kubeconfig and a few commands to try.
 func printTryCommands(out io.Writer, cluster *devcluster.Cluster, example *devexample.Set) {
 	kubectl := filepath.Join(cluster.BinDir(), devcluster.Kubectl)
@@ -372,7 +414,14 @@ func printTryCommands(out io.Writer, cluster *devcluster.Cluster, example *devex
 	for _, k := range kinds {
 		fmt.Fprintf(out, "  %s get %s -A\n", kubectl, k)
 	}
-	fmt.Fprintf(out, "  %s get rgd\n\n", kubectl)
+	fmt.Fprintf(out, "  %s get rgd\n", kubectl)
+	if example != nil {
+		for _, in := range example.Instances {
+			o := in.Object
+			fmt.Fprintf(out, "  go run ./cmd/rgd status %s/%s -n %s\n", strings.ToLower(o.GetKind()), o.GetName(), cmp.Or(o.GetNamespace(), "default"))
+		}
+	}
+	fmt.Fprintln(out)
 }
 
 // isTerminal reports whether out is a terminal, where progress is redrawn in place.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,8 +20,10 @@ import (
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/rgd-dev/rgd/internal/devexample"
 	"github.com/rgd-dev/rgd/pkg/devcluster"
 )
 
@@ -222,6 +225,26 @@ func TestDevCartsStack(t *testing.T) {
 		assert.Regexp(t, `(?m)^\s+`+id+`\s+created\s`, all, "resource %s shown as created", id)
 	}
 
+	// The commands to try name `rgd status` of the instance; it is ACTIVE
+	// and Ready, every resource ready.
+	for hint := false; !hint; {
+		select {
+		case line, ok := <-lines:
+			require.True(t, ok, "rgd dev exited early\nstdout:\n%s", strings.Join(seen, "\n"))
+			seen = append(seen, line)
+			hint = strings.TrimSpace(line) == "go run ./cmd/rgd status cartsstack/carts-kro -n default"
+		case <-time.After(time.Minute):
+			t.Fatalf("no rgd status hint\nstdout:\n%s", strings.Join(seen, "\n"))
+		}
+	}
+	status := exec.Command(bin, "status", "cartsstack/carts-kro", "-n", "default", "--kubeconfig", filepath.Join(state, "kubeconfig"))
+	statusOut, err := status.CombinedOutput()
+	require.NoError(t, err, "rgd status exits 0 for the ACTIVE instance:\n%s", statusOut)
+	assert.Regexp(t, `^CartsStack default/carts-kro: ACTIVE, Ready=True since `, string(statusOut))
+	for _, id := range []string{"ns", "table", "sa", "config", "deployment", "service"} {
+		assert.Regexp(t, `(?m)^`+id+`\s+\S+\s+created\s+yes$`, string(statusOut), "resource %s ready", id)
+	}
+
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	go func() {
 		for range lines { // drain so that rgd never blocks writing
@@ -233,4 +256,37 @@ func TestDevCartsStack(t *testing.T) {
 	case <-time.After(2 * time.Minute):
 		t.Fatal("rgd dev did not exit within 2m of SIGTERM")
 	}
+}
+
+// TestDevWithoutEngine checks the seam of --engine=false: the flag is there
+// (on by default), no engine is started, and the instructions name the
+// controller command and the example's instance files.
+func TestDevWithoutEngine(t *testing.T) {
+	flag := newDevCommand().Flags().Lookup("engine")
+	require.NotNil(t, flag)
+	assert.Equal(t, "true", flag.DefValue)
+
+	saved := startEngine
+	t.Cleanup(func() { startEngine = saved })
+	startEngine = func(context.Context, *rest.Config, io.Writer) error {
+		t.Error("the engine was started with --engine=false")
+		return nil
+	}
+	var out strings.Builder
+	s := &devSession{out: &out}
+	engineCtx, err := s.startEngine(context.Background(), false)
+	require.NoError(t, err)
+	assert.Nil(t, engineCtx, "no engine: instances are not applied")
+	assert.Contains(t, out.String(), "--engine=false")
+
+	example, err := devexample.Load(filepath.Join(repoRoot(t), "examples", "cartsstack"))
+	require.NoError(t, err)
+	out.Reset()
+	require.NoError(t, s.runExample(context.Background(), nil, nil, nil, example))
+	assert.Equal(t, "rgd dev: not applying 1 instance(s): they need the engine\n", out.String())
+
+	out.Reset()
+	printEngineCommands(&out, "/state/kubeconfig", "/bin/kubectl", example)
+	assert.Contains(t, out.String(), "go run ./cmd/rgd controller --kubeconfig /state/kubeconfig\n")
+	assert.Regexp(t, `/bin/kubectl --kubeconfig /state/kubeconfig apply --server-side -f \S*examples/cartsstack/instance\.yaml\n`, out.String())
 }

@@ -12,44 +12,80 @@ import (
 	"github.com/rgd-dev/rgd/pkg/apis/kro/v1alpha1"
 )
 
-// RGD is one ResourceGraphDefinition and the instances looked for.
+// RGD is one ResourceGraphDefinition and the instances looked for. It is
+// also the document `rgd status rgd/NAME -o json|yaml` prints; its JSON
+// field names are stable.
 type RGD struct {
 	// Name of the RGD.
-	Name string
+	Name string `json:"name"`
+	// InstanceKind is the kind the RGD defines, as Kind.group.
+	InstanceKind string `json:"instanceKind,omitempty"`
 	// State is the RGD's status.state, StateUnreadable when it could not
 	// be read, empty before the engine has written it.
-	State v1alpha1.ResourceGraphDefinitionState
+	State v1alpha1.ResourceGraphDefinitionState `json:"state"`
 	// Message says why the RGD is not Active: the message of its first
 	// False condition, in the order GraphAccepted, KindReady,
 	// ControllerReady, Ready.
-	Message string
+	Message string `json:"message,omitempty"`
 	// Refused is true when the graph was found invalid (GraphAccepted False
 	// with reason InvalidResourceGraph): it will not turn Active until the
 	// RGD changes. A kind not served yet (reason UnknownKind) or a failed
 	// schema lookup (SchemaUnavailable) is not a refusal.
-	Refused bool
-	// Instances are the instances of the RGD's kind looked for.
-	Instances []Instance
+	Refused bool `json:"refused,omitempty"`
+	// Conditions are the RGD's status conditions (read by `rgd status`).
+	Conditions []v1alpha1.Condition `json:"conditions,omitempty"`
+	// InstancesByState counts the RGD's instances in every namespace by
+	// status.state, in the order ACTIVE, IN_PROGRESS, DELETING, ERROR,
+	// then any other state, then none yet (read by `rgd status`).
+	InstancesByState []StateCount `json:"instancesByState,omitempty"`
+	// Instances are the instances of the RGD's kind looked for (by
+	// `rgd dev`).
+	Instances []Instance `json:"instances,omitempty"`
+}
+
+// StateCount is how many instances are in one state; State is empty for
+// instances whose status has no state yet.
+type StateCount struct {
+	State v1alpha1.InstanceState `json:"state"`
+	Count int                    `json:"count"`
 }
 
 // StateUnreadable is the State of an RGD that could not be read.
 const StateUnreadable v1alpha1.ResourceGraphDefinitionState = "unknown"
 
-// Instance is one instance and its graph's resources.
+// Instance is one instance and its graph's resources. It is also the
+// document `rgd status TYPE/NAME -o json|yaml` prints; its JSON field names
+// are stable.
 type Instance struct {
 	// Kind, Namespace and Name of the instance; Namespace is empty for a
 	// cluster-scoped kind and while the kind is not served.
-	Kind, Namespace, Name string
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
+	// RGD is the name of the ResourceGraphDefinition of the instance's
+	// kind, when known.
+	RGD string `json:"resourceGraphDefinition,omitempty"`
 	// Found is true when the instance exists.
-	Found bool
+	Found bool `json:"found"`
 	// State is the instance's status.state.
-	State v1alpha1.InstanceState
+	State v1alpha1.InstanceState `json:"state"`
+	// Ready is the status of the instance's Ready condition, empty when it
+	// has none.
+	Ready metav1.ConditionStatus `json:"ready,omitempty"`
 	// ReadyMessage is the Ready condition's message while it is not True.
-	ReadyMessage string
+	ReadyMessage string `json:"readyMessage,omitempty"`
 	// Conditions are the instance's status conditions.
-	Conditions []v1alpha1.Condition
+	Conditions []v1alpha1.Condition `json:"conditions,omitempty"`
 	// Resources are the graph's resources, in topological order.
-	Resources []Resource
+	Resources []Resource `json:"resources"`
+	// Judged is true when the resources' readiness was judged from the
+	// compiled graph (see Reader.WithSchemas): Ready, DependsOn and
+	// Blocked are then set.
+	Judged bool `json:"judged"`
+	// GraphError says why the graph could not be compiled here, when a
+	// judgement was asked for: the resources are then listed from the
+	// RGD's spec, without readiness.
+	GraphError string `json:"graphError,omitempty"`
 }
 
 // Ref names the instance as "Kind namespace/name" (or "Kind name").
@@ -58,6 +94,12 @@ func (in Instance) Ref() string {
 		return in.Kind + " " + in.Name
 	}
 	return in.Kind + " " + in.Namespace + "/" + in.Name
+}
+
+// Healthy reports whether the instance is ACTIVE and its Ready condition
+// True: what `rgd status` exits 0 for.
+func (in Instance) Healthy() bool {
+	return in.Found && in.State == v1alpha1.InstanceStateActive && in.Ready == metav1.ConditionTrue
 }
 
 // Settled reports whether the instance is ACTIVE or in ERROR.
@@ -78,23 +120,89 @@ const (
 	// ResourceExternal is an external reference not found (yet), or not
 	// looked up: it selects by labels, or its name is an expression.
 	ResourceExternal ResourceState = "external"
-	// ResourceFound is an external reference found by name.
+	// ResourceFound is an external reference found.
 	ResourceFound ResourceState = "found"
+	// ResourceExcluded is a resource left out of the instance: one of its
+	// includeWhen expressions is false, or a resource it depends on is
+	// excluded (judged resources only).
+	ResourceExcluded ResourceState = "excluded"
 )
 
 // Resource is one resource of an instance's graph.
 type Resource struct {
 	// ID of the resource in the RGD.
-	ID string
-	// Kind of its objects.
-	Kind string
+	ID string `json:"id"`
+	// APIVersion and Kind of its objects.
+	APIVersion string `json:"apiVersion,omitempty"`
+	Kind       string `json:"kind"`
 	// Name of its first object, namespace/name when namespaced, followed
 	// by " (+N more)" for N more objects; before any exists, the name the
-	// RGD gives when it is not an expression; else empty.
-	Name string
+	// engine will give it when known; else empty. For display: Objects
+	// holds the same, structured.
+	Name string `json:"-"`
+	// Objects are the resource's objects: the live ones, or, before any
+	// exists, the ones the engine is to create or look for, when known.
+	Objects []ObjectRef `json:"objects,omitempty"`
 	// State says how far the resource is.
-	State ResourceState
+	State ResourceState `json:"state"`
+	// DependsOn are the ids of the resources this one reads (judged
+	// resources only).
+	DependsOn []string `json:"dependsOn,omitempty"`
+	// Ready is true when the resource is ready: it exists (or was found)
+	// and every readyWhen expression is true (judged resources only).
+	Ready bool `json:"ready"`
+	// Blocked says what keeps a judged resource from being ready, or what
+	// excluded it; nil when it is ready.
+	Blocked *Blocker `json:"blocked,omitempty"`
 }
+
+// ObjectRef names one object.
+type ObjectRef struct {
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
+}
+
+// Blocker says what keeps a resource from being ready, or why it is
+// excluded.
+type Blocker struct {
+	// Reason is what kind of thing it waits on.
+	Reason BlockReason `json:"reason"`
+	// Dependencies are the ids of the resources waited on (reason
+	// Dependency), or of the excluded resource it depends on (reason
+	// Excluded without Expression).
+	Dependencies []string `json:"dependencies,omitempty"`
+	// Expression is the source of the readyWhen or includeWhen expression
+	// (without ${ }) that is not true, or of the expression whose data is
+	// not there yet.
+	Expression string `json:"expression,omitempty"`
+	// Message says the same for humans.
+	Message string `json:"message"`
+}
+
+// BlockReason is what a resource waits on.
+type BlockReason string
+
+// Block reasons.
+const (
+	// BlockedByDependency: a resource it depends on is not ready.
+	BlockedByDependency BlockReason = "Dependency"
+	// BlockedByReadyWhen: its object exists, a readyWhen expression is not
+	// true.
+	BlockedByReadyWhen BlockReason = "ReadyWhen"
+	// BlockedByData: a value of its template (or includeWhen, forEach)
+	// reads data that is not there yet.
+	BlockedByData BlockReason = "PendingData"
+	// BlockedByCreation: its dependencies are ready, its objects do not
+	// all exist yet: the engine creates them.
+	BlockedByCreation BlockReason = "NotCreated"
+	// BlockedByNotFound: the external object it refers to does not exist.
+	BlockedByNotFound BlockReason = "NotFound"
+	// BlockedByError: rendering it or evaluating an expression failed.
+	BlockedByError BlockReason = "Error"
+	// Excluded: an includeWhen expression is false, or a dependency is
+	// excluded; the resource holds nothing back.
+	Excluded BlockReason = "Excluded"
+)
 
 // Settled returns every instance of the snapshot once all are ACTIVE or in
 // ERROR, else nil.

@@ -3,9 +3,8 @@ package progress
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
-	"sort"
+	"slices"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -17,19 +16,33 @@ import (
 	"github.com/rgd-dev/rgd/internal/inventory"
 	"github.com/rgd-dev/rgd/pkg/apis/kro/v1alpha1"
 	"github.com/rgd-dev/rgd/pkg/metadata"
+	"github.com/rgd-dev/rgd/pkg/schemas"
 )
 
 // Reader reads RGDs, instances and their children from a cluster. Every
-// read is a fresh GET or LIST: a Reader keeps no cache but its mapper's.
+// read is a fresh GET or LIST: a Reader keeps no cache but its mapper's,
+// its resolver's and the graph compiler's.
 type Reader struct {
 	dyn    dynamic.Interface
 	mapper meta.ResettableRESTMapper
+	// resolver, when set, resolves the schemas to compile RGDs with, so
+	// that resources are judged (see WithSchemas).
+	resolver schemas.Resolver
 }
 
 // NewReader returns a Reader that reads through dyn and maps kinds (of
 // instances and external references) through mapper.
 func NewReader(dyn dynamic.Interface, mapper meta.ResettableRESTMapper) *Reader {
 	return &Reader{dyn: dyn, mapper: mapper}
+}
+
+// WithSchemas returns a copy of r that compiles each instance's RGD against
+// the schemas resolver gives (the cluster's, as the engine does) and judges
+// every resource: whether it is ready, and what it waits on (see judge.go).
+func (r *Reader) WithSchemas(resolver schemas.Resolver) *Reader {
+	out := *r
+	out.resolver = resolver
+	return &out
 }
 
 // RGD reads one RGD into the typed API.
@@ -87,14 +100,25 @@ func (r *Reader) Instance(ctx context.Context, rgd *v1alpha1.ResourceGraphDefini
 	if err != nil {
 		return in
 	}
+	return r.describe(ctx, rgd, live, in)
+}
+
+// describe fills in, an instance found live, from the live object: its
+// status, and its graph's resources, judged when the Reader has schemas.
+func (r *Reader) describe(ctx context.Context, rgd *v1alpha1.ResourceGraphDefinition, live *unstructured.Unstructured, in Instance) Instance {
 	in.Found = true
+	in.RGD = rgd.Name
 	in.State, in.Conditions = readStatus(live)
-	for _, c := range in.Conditions {
-		if c.Type == v1alpha1.ConditionReady && c.Status != metav1.ConditionTrue {
-			in.ReadyMessage = deref(c.Message)
-		}
-	}
+	in.Ready, in.ReadyMessage = readyOf(in.Conditions)
 	children := r.children(ctx, live)
+	if r.resolver != nil {
+		g, err := r.compile(ctx, rgd)
+		if err == nil {
+			in.Resources, in.Judged = r.judge(ctx, g, live, children), true
+			return in
+		}
+		in.GraphError = err.Error()
+	}
 	order, refs := resourceRefs(rgd)
 	for _, id := range order {
 		ref, ok := refs[id]
@@ -129,65 +153,83 @@ func readStatus(live *unstructured.Unstructured) (v1alpha1.InstanceState, []v1al
 	return v1alpha1.InstanceState(state), conds
 }
 
-// children returns the names (namespace/name when namespaced) of the
-// instance's children that exist, by resource id. The instance's inventory
-// says which objects to look for; one LIST per resource and namespace,
-// selecting the instance's UID label, says which exist and are its own.
-func (r *Reader) children(ctx context.Context, live *unstructured.Unstructured) map[string][]string {
-	raw := live.GetAnnotations()[metadata.AnnotationInventory]
-	var inv inventory.Inventory
-	if raw == "" || json.Unmarshal([]byte(raw), &inv) != nil {
+// children returns the instance's children that exist, by resource id,
+// sorted by namespace and name. The instance's inventory says which objects
+// to look for; one LIST per resource and namespace, selecting the
+// instance's UID label, says which exist and are its own.
+func (r *Reader) children(ctx context.Context, live *unstructured.Unstructured) map[string][]*unstructured.Unstructured {
+	inv, err := inventory.Read(live.GetAnnotations())
+	if err != nil {
 		return nil
 	}
 	type place struct {
 		gvr       schema.GroupVersionResource
 		namespace string
 	}
-	existing := map[place]map[string]bool{}
+	existing := map[place]map[string]*unstructured.Unstructured{}
 	selector := metadata.LabelInstanceID + "=" + string(live.GetUID())
-	out := map[string][]string{}
+	out := map[string][]*unstructured.Unstructured{}
 	for _, e := range inv {
 		at := place{e.GVR(), e.Namespace}
-		names, listed := existing[at]
+		objs, listed := existing[at]
 		if !listed {
-			names = map[string]bool{}
+			objs = map[string]*unstructured.Unstructured{}
 			list, err := r.dyn.Resource(at.gvr).Namespace(at.namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
 			if err == nil {
-				for _, item := range list.Items {
-					names[item.GetName()] = true
+				for i := range list.Items {
+					objs[list.Items[i].GetName()] = &list.Items[i]
 				}
 			}
-			existing[at] = names
+			existing[at] = objs
 		}
-		if names[e.Name] {
-			out[e.Node] = append(out[e.Node], qualified(e.Namespace, e.Name))
+		if obj, ok := objs[e.Name]; ok {
+			out[e.Node] = append(out[e.Node], obj)
 		}
+	}
+	for _, objs := range out {
+		slices.SortFunc(objs, func(a, b *unstructured.Unstructured) int {
+			return cmp.Or(cmp.Compare(a.GetNamespace(), b.GetNamespace()), cmp.Compare(a.GetName(), b.GetName()))
+		})
 	}
 	return out
 }
 
-// templateResource is a template resource whose existing objects are names.
-func templateResource(id string, ref resourceRef, names []string) Resource {
-	res := Resource{ID: id, Kind: ref.kind, State: ResourceWaiting}
-	if len(names) == 0 {
+// templateResource is a template resource whose existing objects are objs,
+// sorted.
+func templateResource(id string, ref resourceRef, objs []*unstructured.Unstructured) Resource {
+	res := Resource{ID: id, APIVersion: ref.apiVersion, Kind: ref.kind, State: ResourceWaiting}
+	if len(objs) == 0 {
 		if !isExpression(ref.name) {
 			res.Name = ref.name
 		}
 		return res
 	}
-	sort.Strings(names)
-	res.State, res.Name = ResourceCreated, names[0]
-	if len(names) > 1 {
-		res.Name += fmt.Sprintf(" (+%d more)", len(names)-1)
+	res.State = ResourceCreated
+	for _, o := range objs {
+		res.Objects = append(res.Objects, ObjectRef{Namespace: o.GetNamespace(), Name: o.GetName()})
 	}
+	res.Name = displayName(res.Objects)
 	return res
+}
+
+// displayName names the first of objs, namespace/name when namespaced,
+// followed by " (+N more)" for N more objects.
+func displayName(objs []ObjectRef) string {
+	if len(objs) == 0 {
+		return ""
+	}
+	name := qualified(objs[0].Namespace, objs[0].Name)
+	if len(objs) > 1 {
+		name += fmt.Sprintf(" (+%d more)", len(objs)-1)
+	}
+	return name
 }
 
 // external looks up an external reference by name. It is waiting while its
 // kind is not served; one that selects by labels, or whose name or
 // namespace is an expression, is not looked up.
 func (r *Reader) external(ctx context.Context, in Instance, id string, ref resourceRef) Resource {
-	res := Resource{ID: id, Kind: ref.kind, State: ResourceWaiting}
+	res := Resource{ID: id, APIVersion: ref.apiVersion, Kind: ref.kind, State: ResourceWaiting}
 	if !isExpression(ref.name) {
 		res.Name = ref.name
 	}
@@ -210,6 +252,7 @@ func (r *Reader) external(ctx context.Context, in Instance, id string, ref resou
 		namespace = cmp.Or(ref.namespace, in.Namespace)
 		ri = r.dyn.Resource(mapping.Resource).Namespace(namespace)
 	}
+	res.Objects = []ObjectRef{{Namespace: namespace, Name: res.Name}}
 	if got, err := ri.Get(ctx, res.Name, metav1.GetOptions{}); err == nil {
 		res.Name, res.State = qualified(namespace, got.GetName()), ResourceFound
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -121,13 +122,16 @@ func TestReaderReadsTheInstanceAndItsInventory(t *testing.T) {
 	assert.Equal(t, "awaiting web", in.ReadyMessage)
 	assert.Len(t, in.Conditions, 2)
 	assert.Equal(t, []Resource{
-		{ID: "settings", Kind: "ConfigMap", Name: "default/settings", State: ResourceFound},
-		{ID: "missing", Kind: "ConfigMap", Name: "missing", State: ResourceExternal},
-		{ID: "unserved", Kind: "Thing", Name: "x", State: ResourceWaiting},
-		{ID: "ns", Kind: "Namespace", Name: "my-shop", State: ResourceCreated},
-		{ID: "web", Kind: "Deployment", Name: "my-shop/web (+1 more)", State: ResourceCreated},
-		{ID: "later", Kind: "ConfigMap", Name: "later", State: ResourceWaiting},
+		{ID: "settings", APIVersion: "v1", Kind: "ConfigMap", Name: "default/settings", Objects: []ObjectRef{{"default", "settings"}}, State: ResourceFound},
+		{ID: "missing", APIVersion: "v1", Kind: "ConfigMap", Name: "missing", Objects: []ObjectRef{{"default", "missing"}}, State: ResourceExternal},
+		{ID: "unserved", APIVersion: "other.example.com/v1", Kind: "Thing", Name: "x", State: ResourceWaiting},
+		{ID: "ns", APIVersion: "v1", Kind: "Namespace", Name: "my-shop", Objects: []ObjectRef{{"", "my-shop"}}, State: ResourceCreated},
+		{ID: "web", APIVersion: "apps/v1", Kind: "Deployment", Name: "my-shop/web (+1 more)", Objects: []ObjectRef{{"my-shop", "web"}, {"my-shop", "web-canary"}}, State: ResourceCreated},
+		{ID: "later", APIVersion: "v1", Kind: "ConfigMap", Name: "later", State: ResourceWaiting},
 	}, in.Resources)
+	assert.False(t, in.Judged, "a Reader without schemas does not judge")
+	assert.Equal(t, "shop", in.RGD)
+	assert.Equal(t, metav1.ConditionFalse, in.Ready)
 }
 
 func TestReaderShowsAnUnreadableRGDAsGiven(t *testing.T) {
