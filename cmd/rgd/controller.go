@@ -85,7 +85,7 @@ the engine, releases the Lease and exits 0.`,
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster config, then $KUBECONFIG or ~/.kube/config)")
 	fl.IntVar(&f.workers, "workers", engine.DefaultWorkers, "instance reconciles that run at once")
 	fl.IntVar(&f.rgdWorkers, "rgd-workers", engine.DefaultRGDWorkers, "ResourceGraphDefinition reconciles that run at once")
-	fl.Float32Var(&f.qps, "qps", engine.DefaultQPS, "queries per second to the API server")
+	fl.Float32Var(&f.qps, "qps", engine.DefaultQPS, "queries per second to the API server (negative: no limit of the engine's own; the API server's priority and fairness still applies)")
 	fl.IntVar(&f.burst, "burst", engine.DefaultBurst, "burst of queries to the API server")
 	fl.StringVar(&f.metricsAddr, "metrics-bind-address", engine.DefaultMetricsAddr, `address of /metrics ("0" disables it)`)
 	fl.StringVar(&f.probeAddr, "health-probe-bind-address", engine.DefaultProbeAddr, `address of /healthz and /readyz ("0" disables it)`)

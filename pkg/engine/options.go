@@ -24,7 +24,9 @@ type Options struct {
 	RGDWorkers int
 	// QPS and Burst rate-limit the engine's requests to the API server.
 	// Zero means the rest.Config's own values when it sets them, else
-	// DefaultQPS and DefaultBurst.
+	// DefaultQPS and DefaultBurst. A negative QPS turns the engine's own
+	// rate limiting off, leaving the API server's priority and fairness as
+	// the only limit (Burst is then unused).
 	QPS   float32
 	Burst int
 	// Resolver answers the schemas of the kinds RGDs use; nil means the
@@ -76,7 +78,11 @@ type Options struct {
 // defaults fills in what o leaves unset; cfg is the engine's copy of the
 // caller's rest.Config, whose rate limits it sets.
 func (o *Options) defaults(cfg *rest.Config) {
-	cfg.QPS = orDefault(o.QPS, orDefault(cfg.QPS, DefaultQPS))
+	if o.QPS < 0 {
+		cfg.QPS = -1 // client-go builds no rate limiter for a negative QPS
+	} else {
+		cfg.QPS = orDefault(o.QPS, orDefault(cfg.QPS, DefaultQPS))
+	}
 	cfg.Burst = orDefault(o.Burst, orDefault(cfg.Burst, DefaultBurst))
 	o.QPS, o.Burst = cfg.QPS, cfg.Burst
 	o.Workers = orDefault(o.Workers, DefaultWorkers)
