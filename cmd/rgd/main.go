@@ -2,7 +2,8 @@
 //
 // Offline by default: `rgd validate`, `rgd crd`, `rgd graph` and `rgd render`
 // need no cluster. `rgd dev` starts a local control plane with the engine in
-// the same process.
+// the same process, `rgd controller` runs the engine against a cluster, and
+// `rgd status` shows an instance's live graph or an RGD's instances.
 package main
 
 import (
