@@ -5,18 +5,22 @@ CONTROLLER_GEN ?= $(GO) run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.2
 # Packages under test; the race detector is on everywhere.
 TEST_FLAGS ?= -race -count=1 -timeout 30m
 
-.PHONY: all build image run test unit generate verify-generated control-plane fmt vet bench fuzz clean chaos
+.PHONY: all build image image-push run test unit generate verify-generated control-plane fmt vet bench fuzz clean chaos
 
 all: build
 
 build: ## Build bin/rgd.
 	$(GO) build -o bin/rgd ./cmd/rgd
 
-# IMG names the image `make image` builds; deploy/kustomization.yaml names the one the cluster pulls.
+# IMG names the image: its name in bin/rgd-image.tar, and where `make image-push` pushes it.
+# deploy/kustomization.yaml names the one the cluster pulls. VERSION overrides `git describe`.
 IMG ?= rgd:dev
-CONTAINER_TOOL ?= docker
-image: ## Build the container image IMG (Dockerfile) with CONTAINER_TOOL (docker or podman).
-	$(CONTAINER_TOOL) build --build-arg VERSION=$$(git describe --tags --always --dirty 2>/dev/null || echo dev) -t $(IMG) .
+VERSION ?=
+image: ## Build the image for linux/amd64 and linux/arm64, no container engine: bin/image/ (OCI layout), bin/rgd-image.tar (docker/podman load).
+	$(GO) run ./hack/image build --go '$(GO)' --tag '$(IMG)' $(if $(VERSION),--version '$(VERSION)')
+
+image-push: image ## Push the image to IMG (REGISTRY/REPOSITORY:TAG) with the credentials of docker or podman login.
+	$(GO) run ./hack/image push --layout bin/image '$(IMG)'
 
 run: control-plane build ## Start a local control plane with the engine and apply examples/cartsstack.
 	./bin/rgd dev
