@@ -132,8 +132,8 @@ func (f controllerFlags) validate() error {
 	if f.rgdWorkers < 1 {
 		errs = append(errs, fmt.Errorf("--rgd-workers: must be at least 1, got %d", f.rgdWorkers))
 	}
-	if f.qps <= 0 {
-		errs = append(errs, fmt.Errorf("--qps: must be positive, got %v", f.qps))
+	if f.qps == 0 {
+		errs = append(errs, fmt.Errorf("--qps: must be positive, or negative for no limit of the engine's own, got %v", f.qps))
 	}
 	if f.burst < 1 {
 		errs = append(errs, fmt.Errorf("--burst: must be at least 1, got %d", f.burst))

@@ -41,6 +41,8 @@ func TestControllerFlagsValidateReportsEveryProblem(t *testing.T) {
 	ok := controllerFlags{workers: 16, rgdWorkers: 2, qps: 100, burst: 200, logFormat: "json", shutdownTimeout: time.Second, leaderID: "x", leaderElect: true, gcPercent: 50,
 		defaultSA: "tenants/writer", requireSA: true}
 	assert.NoError(t, ok.validate())
+	ok.qps = -1
+	assert.NoError(t, ok.validate(), "a negative --qps turns the engine's own limit off")
 }
 
 func TestControllerBadFlagsExitWithUsageError(t *testing.T) {

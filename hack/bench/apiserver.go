@@ -30,19 +30,6 @@ func serverWindow(ctx context.Context, cs kubernetes.Interface, d time.Duration)
 	return after.Sub(before), nil
 }
 
-// requestCounts reads the engine's requests by verb and the API server's by
-// verb, resource and subresource; a failed scrape gives nil, as these are
-// diagnostics.
-func requestCounts(ctx context.Context, eng *engineProc, cs kubernetes.Interface) (engine, server Counts) {
-	if m, err := eng.scrape(ctx); err == nil {
-		engine = Counts(m.CounterByLabel("rgd_api_requests_total", "verb", nil))
-	}
-	if m, err := serverMetrics(ctx, cs); err == nil {
-		server = Counts(m.CounterByLabels("apiserver_request_total", "verb", "resource", "subresource", "code"))
-	}
-	return engine, server
-}
-
 // serverMetrics scrapes the API server's /metrics (with the admin token).
 func serverMetrics(ctx context.Context, cs kubernetes.Interface) (Metrics, error) {
 	raw, err := cs.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)

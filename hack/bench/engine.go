@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -22,6 +23,8 @@ type engineProc struct {
 	pprofAddr   string
 	done        chan struct{}
 	log         *os.File
+	// bin is the engine's binary (for go tool pprof).
+	bin string
 }
 
 // buildEngine builds ./cmd/rgd of the module in repo into dir.
@@ -46,9 +49,10 @@ func freeAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
-// startEngine runs bin as `rgd controller` against kubeconfig and waits for
-// /readyz. Its log goes to logPath.
-func startEngine(ctx context.Context, bin, kubeconfig, logPath string, workers int, qps float64, burst int) (*engineProc, error) {
+// startEngine runs bin as `rgd controller` against kubeconfig, with extra
+// flags (the limits that are set), and waits for /readyz. Its log goes to
+// logPath.
+func startEngine(ctx context.Context, bin, kubeconfig, logPath string, extra []string) (*engineProc, error) {
 	metricsAddr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -65,16 +69,14 @@ func startEngine(ctx context.Context, bin, kubeconfig, logPath string, workers i
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "controller",
+	args := append([]string{"controller",
 		"--kubeconfig", kubeconfig,
 		"--leader-elect=false",
 		"--metrics-bind-address", metricsAddr,
 		"--health-probe-bind-address", probeAddr,
 		"--pprof-bind-address", pprofAddr,
-		"--workers", fmt.Sprint(workers),
-		"--qps", fmt.Sprint(qps),
-		"--burst", fmt.Sprint(burst),
-	)
+	}, extra...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group, so a terminal's Ctrl-C reaches only the harness,
 	// which then stops the engine; killed with the harness if it dies.
@@ -83,13 +85,47 @@ func startEngine(ctx context.Context, bin, kubeconfig, logPath string, workers i
 		logf.Close()
 		return nil, fmt.Errorf("starting %s controller: %w", bin, err)
 	}
-	e := &engineProc{cmd: cmd, metricsAddr: metricsAddr, probeAddr: probeAddr, pprofAddr: pprofAddr, done: make(chan struct{}), log: logf}
+	e := &engineProc{cmd: cmd, metricsAddr: metricsAddr, probeAddr: probeAddr, pprofAddr: pprofAddr, done: make(chan struct{}), log: logf, bin: bin}
 	go func() { _ = cmd.Wait(); close(e.done) }()
 	if err := e.waitReady(ctx, 2*time.Minute); err != nil {
 		e.stop()
-		return nil, fmt.Errorf("%w (engine log: %s)", err, logPath)
+		return nil, fmt.Errorf("%w; the end of its log (%s):\n%s", err, logPath, logTail(logPath, 20))
 	}
 	return e, nil
+}
+
+// logTail returns the last n lines of the file at path (or why not).
+func logTail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// usageExit is the exit code of `rgd controller` for flags it refuses.
+const usageExit = 2
+
+// checkEngineFlags asks the engine whether it accepts extra, before a
+// control plane is started for it: `rgd controller` validates its flags
+// before it loads its kubeconfig, so a run against a kubeconfig that does
+// not exist exits at once, with usageExit for refused flags. Nothing to
+// check without extra flags.
+func checkEngineFlags(ctx context.Context, bin string, extra []string) error {
+	if len(extra) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	args := append([]string{"controller", "--kubeconfig", filepath.Join(filepath.Dir(bin), "no-such-kubeconfig"),
+		"--leader-elect=false", "--metrics-bind-address", "0", "--health-probe-bind-address", "0"}, extra...)
+	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) && exit.ExitCode() == usageExit {
+		return fmt.Errorf("rgd controller refuses the engine flags %s: %s", strings.Join(extra, " "), strings.TrimSpace(string(out)))
+	}
+	return nil
 }
 
 // pid is the engine's process id.

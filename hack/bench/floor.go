@@ -9,7 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/client-go/kubernetes"
 )
 
 const podImage = "registry.k8s.io/pause:3.10"
@@ -51,12 +50,10 @@ func floorObjects(ns string, i int) (*corev1.ConfigMap, *corev1.ServiceAccount, 
 	return cm, sa, dep, svc
 }
 
-// floor creates the 4n children directly, 4n creates on w.concurrency
-// workers, and returns the time until the last create returned and the CPU
-// that cpuNow saw used meanwhile. It then deletes them again and waits
-// (untimed) until they and their pods are gone.
-func (w *workload) floor(ctx context.Context, n int, cleanupTimeout time.Duration, cpuNow func() cpuTimes) (time.Duration, cpuTimes, error) {
-	cpu0 := cpuNow()
+// createFloor creates the 4n children directly, 4n creates on
+// w.concurrency workers, and returns the time until the last create
+// returned.
+func (w *workload) createFloor(ctx context.Context, n int) (time.Duration, error) {
 	start := time.Now()
 	err := w.parallel(ctx, 4*n, func(ctx context.Context, k int) error {
 		i := k / 4
@@ -76,17 +73,14 @@ func (w *workload) floor(ctx context.Context, n int, cleanupTimeout time.Duratio
 		return err
 	})
 	took := time.Since(start)
-	cpu := cpuNow().sub(cpu0)
 	if err != nil {
-		return 0, nil, fmt.Errorf("floor: creating objects: %w", err)
+		return 0, fmt.Errorf("floor: creating objects: %w", err)
 	}
-	w.watchChildren(ctx)
-	defer w.stopWatchingChildren()
-	return took, cpu, w.deleteFloor(ctx, cleanupTimeout)
+	return took, nil
 }
 
 // deleteFloor removes the floor's objects and waits until they and their
-// pods are gone.
+// pods are gone (the child informers must run).
 func (w *workload) deleteFloor(ctx context.Context, timeout time.Duration) error {
 	sel := metav1.ListOptions{LabelSelector: roleLabel + "=floor"}
 	bg := metav1.DeletePropagationBackground
@@ -96,7 +90,7 @@ func (w *workload) deleteFloor(ctx context.Context, timeout time.Duration) error
 			w.cs.CoreV1().ConfigMaps(ns).DeleteCollection(ctx, del, sel),
 			w.cs.CoreV1().ServiceAccounts(ns).DeleteCollection(ctx, del, sel),
 			w.cs.AppsV1().Deployments(ns).DeleteCollection(ctx, del, sel),
-			deleteServices(ctx, w.cs, ns, sel),
+			w.deleteServices(ctx, ns, sel),
 		} {
 			if err != nil {
 				return fmt.Errorf("floor: deleting objects in %s: %w", ns, err)
@@ -111,17 +105,18 @@ func (w *workload) deleteFloor(ctx context.Context, timeout time.Duration) error
 	return err
 }
 
-// deleteServices deletes the selected Services one by one (Services have no
-// delete-collection endpoint).
-func deleteServices(ctx context.Context, cs kubernetes.Interface, ns string, sel metav1.ListOptions) error {
-	list, err := cs.CoreV1().Services(ns).List(ctx, sel)
+// deleteServices deletes the selected Services, w.concurrency at a time
+// (Services have no delete-collection endpoint).
+func (w *workload) deleteServices(ctx context.Context, ns string, sel metav1.ListOptions) error {
+	list, err := w.cs.CoreV1().Services(ns).List(ctx, sel)
 	if err != nil {
 		return err
 	}
-	for _, s := range list.Items {
-		if err := cs.CoreV1().Services(ns).Delete(ctx, s.Name, metav1.DeleteOptions{}); err != nil && !isNotFound(err) {
-			return err
+	return w.parallel(ctx, len(list.Items), func(ctx context.Context, i int) error {
+		err := w.cs.CoreV1().Services(ns).Delete(ctx, list.Items[i].Name, metav1.DeleteOptions{})
+		if isNotFound(err) {
+			return nil
 		}
-	}
-	return nil
+		return err
+	})
 }

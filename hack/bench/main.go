@@ -6,13 +6,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"os/signal"
-	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -22,96 +19,6 @@ import (
 
 	"github.com/rgd-dev/rgd/pkg/devcluster"
 )
-
-// options are the harness's flags.
-type options struct {
-	out         string
-	sizes       []int
-	quick       bool
-	scenarios   map[string]bool
-	kwok        bool
-	idle        time.Duration
-	timeout     time.Duration
-	workers     int
-	qps         float64
-	burst       int
-	concurrency int
-	namespaces  int
-	repo        string
-	procRoot    string
-	profileDir  string
-	impersonate bool
-}
-
-var allScenarios = []string{"create", "floor", "update", "delete", "idle", "memory", "compile"}
-
-func parseFlags(args []string, stderr io.Writer) (options, error) {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	o := options{procRoot: "/proc"}
-	var sizes, scenarios string
-	fs.StringVar(&o.out, "out", "bench-results.md", "file the results table is written to")
-	fs.StringVar(&sizes, "sizes", "100,500", "instance counts, comma-separated (e.g. 100,500,2000)")
-	fs.BoolVar(&o.quick, "quick", false, "smoke run: N=50 only and a 15 s idle window")
-	fs.StringVar(&scenarios, "scenarios", strings.Join(allScenarios, ","), "scenarios to run, comma-separated: "+strings.Join(allScenarios, ","))
-	fs.BoolVar(&o.kwok, "kwok", true, "run kwok so that the Deployments' pods run on fake nodes")
-	fs.DurationVar(&o.idle, "idle", 60*time.Second, "length of the idle window (and of the baseline window)")
-	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "longest wait of one phase")
-	fs.IntVar(&o.workers, "workers", 16, "the engine's --workers")
-	fs.Float64Var(&o.qps, "qps", 400, "the engine's --qps")
-	fs.IntVar(&o.burst, "burst", 800, "the engine's --burst")
-	fs.IntVar(&o.concurrency, "concurrency", 16, "the client's concurrent requests")
-	fs.IntVar(&o.namespaces, "namespaces", 20, "namespaces the instances are spread across")
-	fs.StringVar(&o.profileDir, "profile-dir", "", "if set, CPU profiles of the API server and the engine over the first seconds of each create phase and of the engine over each idle window, and the engine's heap after each create phase and once settled, are written there")
-	fs.BoolVar(&o.impersonate, "impersonate", false, "the RGD names a ServiceAccount (rgd.dev/service-account) in each namespace, allowed the benchmark's child kinds: the engine writes every child through impersonation")
-	fs.StringVar(&o.repo, "repo", ".", "root of the rgd module (where cmd/rgd and pkg/graph are)")
-	if err := fs.Parse(args); err != nil {
-		return o, err
-	}
-	var errs []error
-	if fs.NArg() > 0 {
-		errs = append(errs, fmt.Errorf("unexpected arguments: %q", fs.Args()))
-	}
-	for _, s := range strings.Split(sizes, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 1 {
-			errs = append(errs, fmt.Errorf("--sizes: expected positive integers separated by commas, got %q", s))
-			continue
-		}
-		o.sizes = append(o.sizes, n)
-	}
-	o.scenarios = map[string]bool{}
-	for _, s := range strings.Split(scenarios, ",") {
-		s = strings.TrimSpace(s)
-		if !slices.Contains(allScenarios, s) {
-			errs = append(errs, fmt.Errorf("--scenarios: unknown scenario %q, expected some of %s", s, strings.Join(allScenarios, ",")))
-			continue
-		}
-		o.scenarios[s] = true
-	}
-	if o.concurrency < 1 {
-		errs = append(errs, fmt.Errorf("--concurrency: must be at least 1, got %d", o.concurrency))
-	}
-	if o.namespaces < 1 {
-		errs = append(errs, fmt.Errorf("--namespaces: must be at least 1, got %d", o.namespaces))
-	}
-	if o.idle <= 0 || o.timeout <= 0 {
-		errs = append(errs, errors.New("--idle and --timeout: must be positive"))
-	}
-	if o.quick {
-		o.sizes = []int{50}
-		if !isSet(fs, "idle") {
-			o.idle = 15 * time.Second
-		}
-	}
-	return o, errors.Join(errs...)
-}
-
-func isSet(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
-}
 
 func main() {
 	o, err := parseFlags(os.Args[1:], os.Stderr)
@@ -173,8 +80,12 @@ func run(ctx context.Context, o options) (rep Report, err error) {
 	if err != nil {
 		return rep, err
 	}
-	logf("starting the control plane (kwok %v)", o.kwok)
-	cl, err := devcluster.Start(ctx, devcluster.Options{ControllerManager: true, Scheduler: true, Kwok: o.kwok, Log: os.Stderr, Profiling: o.profileDir != ""})
+	if err := checkEngineFlags(ctx, bin, o.limits.args()); err != nil {
+		return rep, err
+	}
+	logf("starting the control plane (kwok %v, controller manager and scheduler %v)", o.kwok, o.controllerManager)
+	cl, err := devcluster.Start(ctx, devcluster.Options{ControllerManager: o.controllerManager, Scheduler: o.controllerManager,
+		Kwok: o.kwok, Log: os.Stderr, Profiling: o.profileDir != ""})
 	if err != nil {
 		return rep, fmt.Errorf("control plane: %w", err)
 	}
@@ -184,41 +95,63 @@ func run(ctx context.Context, o options) (rep Report, err error) {
 			logf("stopping the control plane: %v", serr)
 		}
 	}()
-	w, err := newWorkload(ctx, o, cl)
+	b, err := prepare(ctx, o, cl, tmp, &rep, add, logf)
 	if err != nil {
 		return rep, err
 	}
-	pids := controlPlanePIDs(o.procRoot, cl.PIDs())
-
-	baseline, err := measureBaseline(ctx, o, w, logf)
-	if err != nil {
+	if err := b.startEngine(ctx, bin, tmp); err != nil {
 		return rep, err
 	}
-
-	logf("starting rgd controller (--workers %d --qps %g --burst %d)", o.workers, o.qps, o.burst)
-	eng, err := startEngine(ctx, bin, cl.KubeconfigPath(), tmp+"/rgd.log", o.workers, o.qps, o.burst)
-	if err != nil {
+	defer func() { logf("stopping rgd controller"); b.eng.stop() }()
+	if err := b.startRGD(ctx); err != nil {
 		return rep, err
 	}
-	defer func() { logf("stopping rgd controller"); eng.stop() }()
-	pids["rgd"] = eng.pid()
-	// The bench's own client and informers share the same two cores.
-	pids["bench client"] = os.Getpid()
-
-	d, err := w.applyRGD(ctx)
-	if err != nil {
-		return rep, err
-	}
-	add(Row{Scenario: "rgd", Measure: "RGD created -> Active, kind served", Value: Seconds(d), Result: Info})
-	w.startInformers(ctx)
-	defer w.stopInformers()
-
+	defer b.w.stopInformers()
 	for _, n := range o.sizes {
-		if err := runSize(ctx, o, w, eng, pids, baseline, n, add, logf); err != nil {
+		if err := b.runSize(ctx, n); err != nil {
 			return rep, err
 		}
 	}
 	return rep, nil
+}
+
+// prepare readies everything that comes before the engine: the workload's
+// clients and namespaces, the engine's identity, the neighbour, and the
+// windows without the engine (the idle baseline, the neighbour alone).
+func prepare(ctx context.Context, o options, cl *devcluster.Cluster, tmp string, rep *Report, add func(Row), logf func(string, ...any)) (*bench, error) {
+	w, err := newWorkload(ctx, o, cl)
+	if err != nil {
+		return nil, err
+	}
+	b := &bench{o: o, w: w, add: add, logf: logf, kubeconfig: cl.KubeconfigPath(), pids: controlPlanePIDs(o.procRoot, cl.PIDs())}
+	who := "the devcluster's admin token (group system:masters, exempt from API Priority and Fairness)"
+	if o.engineIdentity == identityServiceAccount {
+		logf("the engine's identity: ServiceAccount %s/%s bound to cluster-admin", engineSANamespace, engineSAName)
+		if b.kubeconfig, who, err = engineServiceAccount(ctx, w.cs, cl.RESTConfig(), tmp); err != nil {
+			return nil, err
+		}
+		who += ", bound to cluster-admin; a token from the TokenRequest API"
+	}
+	rep.Notes = append(rep.Notes, fmt.Sprintf("engine runs as %s (--engine-identity=%s)", who, o.engineIdentity))
+	if o.scenarios["neighbour"] {
+		if b.nb, err = newNeighbour(ctx, w.cs, cl.RESTConfig(), o.neighbour); err != nil {
+			return nil, err
+		}
+	}
+	if b.baseline, err = b.measureBaseline(ctx); err != nil {
+		return nil, err
+	}
+	if b.nb != nil {
+		logf("neighbour: %s without rgd", o.neighbour.baseline)
+		if b.nbBase, err = b.nb.window(ctx, o.neighbour.baseline); err != nil {
+			return nil, err
+		}
+		rep.Notes = append(rep.Notes, b.nb.note(b.nbBase))
+		for _, r := range neighbourRows(0, "without rgd (before the engine starts)", b.nbBase, b.nbBase) {
+			add(r)
+		}
+	}
+	return b, nil
 }
 
 // newWorkload connects the benchmark's clients to the control plane, creates
@@ -254,19 +187,52 @@ func newWorkload(ctx context.Context, o options, cl *devcluster.Cluster) (*workl
 	return w, nil
 }
 
-// measureBaseline returns, when the idle scenario runs, the API server's
-// mutating requests over o.idle once the new cluster is quiet, before the
-// engine starts; nil otherwise.
-func measureBaseline(ctx context.Context, o options, w *workload, logf func(string, ...any)) (Counts, error) {
-	if !o.scenarios["idle"] {
+// measureBaseline waits, when the idle or neighbour scenario runs, for the
+// new cluster to quieten; it returns, when the idle scenario runs, the API
+// server's mutating requests over o.idle before the engine starts; nil
+// otherwise.
+func (b *bench) measureBaseline(ctx context.Context) (Counts, error) {
+	if !b.o.scenarios["idle"] && b.nb == nil {
 		return nil, nil
 	}
-	logf("baseline: waiting for the new cluster to quieten (at most %d writes in %s, heartbeats aside)", quietWrites, quietWindow)
-	if err := waitClusterQuiet(ctx, w.cs, 3*time.Minute); err != nil {
+	b.logf("baseline: waiting for the new cluster to quieten (at most %d writes in %s, heartbeats aside)", quietWrites, quietWindow)
+	if err := waitClusterQuiet(ctx, b.w.cs, 3*time.Minute); err != nil {
 		return nil, fmt.Errorf("the cluster did not quieten before the baseline: %w", err)
 	}
-	logf("baseline: the API server's mutating requests over %s without the engine", o.idle)
-	return serverWindow(ctx, w.cs, o.idle)
+	if !b.o.scenarios["idle"] {
+		return nil, nil
+	}
+	b.logf("baseline: the API server's mutating requests over %s without the engine", b.o.idle)
+	return serverWindow(ctx, b.w.cs, b.o.idle)
+}
+
+// startEngine starts rgd controller and records its process.
+func (b *bench) startEngine(ctx context.Context, bin, tmp string) error {
+	b.logf("starting rgd controller: %s", b.o.limits.note())
+	eng, err := startEngine(ctx, bin, b.kubeconfig, tmp+"/rgd.log", b.o.limits.args())
+	if err != nil {
+		return err
+	}
+	b.eng = eng
+	b.pids["rgd"] = eng.pid()
+	// The bench's own client and informers share the same two cores.
+	b.pids["bench client"] = os.Getpid()
+	return nil
+}
+
+// startRGD creates the RGD, starts the instance informer, and samples the
+// engine's memory with no instance yet.
+func (b *bench) startRGD(ctx context.Context) error {
+	d, err := b.w.applyRGD(ctx)
+	if err != nil {
+		return err
+	}
+	b.add(Row{Scenario: "rgd", Measure: "RGD created -> Active, kind served", Value: Seconds(d), Result: Info})
+	b.w.startInformers(ctx)
+	if b.empty, err = b.engineMemory(ctx); err != nil {
+		b.logf("the engine's memory with no instance: %v", err)
+	}
+	return nil
 }
 
 // compileBench runs the compiler's Go benchmarks and turns them into rows.
@@ -296,32 +262,4 @@ func compileBench(ctx context.Context, repo string) ([]Row, error) {
 		rows = append(rows, r)
 	}
 	return rows, nil
-}
-
-// machineNotes describes where and how the run happened.
-func machineNotes(o options) []string {
-	model := "unknown CPU"
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-				model = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	return []string{
-		fmt.Sprintf("run %s on %d cores (%s), %s/%s, %s", time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), model, runtime.GOOS, runtime.GOARCH, runtime.Version()),
-		fmt.Sprintf("engine: rgd controller --workers %d --qps %g --burst %d, a separate process; client: %d concurrent requests over %d namespaces",
-			o.workers, o.qps, o.burst, o.concurrency, o.namespaces),
-		fmt.Sprintf("children written as: %s", identityNote(o)),
-		fmt.Sprintf("control plane: pkg/devcluster (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok %v); idle window %s", o.kwok, o.idle),
-	}
-}
-
-// identityNote says whose identity the engine writes children with.
-func identityNote(o options) string {
-	if o.impersonate {
-		return "each namespace's ServiceAccount " + writerSA + ", through impersonation (--impersonate)"
-	}
-	return "the engine's own identity"
 }

@@ -78,8 +78,9 @@ func profiling(dir string, logf func(string, ...any)) bool {
 }
 
 // saveProfile fetches a profile that runs for about length and writes it to
-// dir/name, logging a failure: profiles are diagnostics.
-func saveProfile(ctx context.Context, dir, name string, length time.Duration, fetch func(context.Context) ([]byte, error), logf func(string, ...any)) {
+// dir/name, logging a failure: profiles are diagnostics. It reports whether
+// the profile was written.
+func saveProfile(ctx context.Context, dir, name string, length time.Duration, fetch func(context.Context) ([]byte, error), logf func(string, ...any)) bool {
 	ctx, cancel := context.WithTimeout(ctx, length+30*time.Second)
 	defer cancel()
 	raw, err := fetch(ctx)
@@ -88,9 +89,10 @@ func saveProfile(ctx context.Context, dir, name string, length time.Duration, fe
 	}
 	if err != nil {
 		logf("profile %s: %v", name, err)
-		return
+		return false
 	}
 	logf("profile written: %s", filepath.Join(dir, name))
+	return true
 }
 
 // selfProfile profiles the bench's own process (its client and informers)

@@ -134,3 +134,28 @@ func (c Counts) String() string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// HistogramByLabel sums the sample sums and sample counts of the histogram
+// family name by the value of label. A missing family gives empty maps.
+func (m Metrics) HistogramByLabel(name, label string) (sum, count map[string]float64) {
+	sum, count = map[string]float64{}, map[string]float64{}
+	fam, ok := m[name]
+	if !ok {
+		return sum, count
+	}
+	for _, s := range fam.GetMetric() {
+		h := s.GetHistogram()
+		if h == nil {
+			continue
+		}
+		v := ""
+		for _, lp := range s.GetLabel() {
+			if lp.GetName() == label {
+				v = lp.GetValue()
+			}
+		}
+		sum[v] += h.GetSampleSum()
+		count[v] += float64(h.GetSampleCount())
+	}
+	return sum, count
+}

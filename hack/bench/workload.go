@@ -113,16 +113,7 @@ func (w *workload) updateInstances(ctx context.Context, n int, value string, tim
 	}
 	end, err := w.waitUntil(ctx, "update propagated", timeout, func() (bool, string) {
 		c := count(w.cms, "instance", func(cm *corev1.ConfigMap) bool { return cm.Data["value"] == value })
-		d := count(w.deps, "instance", func(d *appsv1.Deployment) bool {
-			for _, ctr := range d.Spec.Template.Spec.Containers {
-				for _, e := range ctr.Env {
-					if e.Name == "VALUE" && e.Value == value {
-						return true
-					}
-				}
-			}
-			return false
-		})
+		d := count(w.deps, "instance", func(d *appsv1.Deployment) bool { return deploymentShows(d, value) })
 		return c >= n && d >= n, fmt.Sprintf("%d/%d ConfigMaps, %d/%d Deployments updated", c, n, d, n)
 	})
 	if err != nil {
@@ -146,9 +137,8 @@ func (w *workload) deleteInstances(ctx context.Context, n int, timeout time.Dura
 		return 0, fmt.Errorf("deleting instances: %w", err)
 	}
 	end, err := w.waitUntil(ctx, "instances deleted", timeout, func() (bool, string) {
-		left := w.childrenLeft("instance")
-		return left == 0 && len(w.instances.List()) == 0,
-			fmt.Sprintf("%d children and %d instances left", left, len(w.instances.List()))
+		left, instances := w.childrenLeft("instance"), len(w.instances.ListKeys())
+		return left == 0 && instances == 0, fmt.Sprintf("%d children and %d instances left", left, instances)
 	})
 	if err != nil {
 		return 0, err
