@@ -5,7 +5,7 @@ CONTROLLER_GEN ?= $(GO) run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.2
 # Packages under test; the race detector is on everywhere.
 TEST_FLAGS ?= -race -count=1 -timeout 30m
 
-.PHONY: all build image image-push run test unit generate verify-generated control-plane fmt vet bench fuzz clean chaos
+.PHONY: all build image image-push run test unit generate verify-generated control-plane fmt vet bench fuzz clean chaos manifests chart-test helm-lint
 
 all: build
 
@@ -13,7 +13,7 @@ build: ## Build bin/rgd.
 	$(GO) build -o bin/rgd ./cmd/rgd
 
 # IMG names the image: its name in bin/rgd-image.tar, and where `make image-push` pushes it.
-# deploy/kustomization.yaml names the one the cluster pulls. VERSION overrides `git describe`.
+# The chart's image values name the one a cluster pulls (deploy/ renders them). VERSION overrides `git describe`.
 IMG ?= rgd:dev
 VERSION ?=
 image: ## Build the image for linux/amd64 and linux/arm64, no container engine: bin/image/ (OCI layout), bin/rgd-image.tar (docker/podman load).
@@ -35,6 +35,17 @@ generate: ## Regenerate deep-copy code and crds/ from the API types.
 verify-generated: ## Fail when generated files are stale.
 	hack/verify-generated.sh
 
+# The Helm chart (charts/rgd) is rendered and tested with Helm's library in
+# the module hack/chart, which keeps Helm out of the engine's go.mod.
+manifests: ## Copy crds/ into the chart and render deploy/ from it.
+	cd hack/chart && $(GO) run . -root ../..
+
+chart-test: ## The chart's tests: render, lint, values schema and documentation.
+	cd hack/chart && $(GO) vet ./... && $(GO) test $(TEST_FLAGS) ./...
+
+helm-lint: ## `helm lint` of the chart, through Helm's library.
+	cd hack/chart && $(GO) test -count=1 -run '^TestLint$$' -v .
+
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); if [[ -n "$$out" ]]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
@@ -46,6 +57,7 @@ unit: ## Unit tests only (no control plane).
 
 test: control-plane verify-generated fmt vet ## Every test: unit and integration, on a real kube-apiserver.
 	$(GO) test $(TEST_FLAGS) ./...
+	$(MAKE) --no-print-directory chart-test
 
 # BENCH_FLAGS adds harness flags, e.g. BENCH_FLAGS="--quick" or "--qps 400 --burst 800". By default every scenario
 # runs at N=100 and 500, the engine at pkg/engine's defaults, as a ServiceAccount (through API Priority and

@@ -21,13 +21,11 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/utils/ptr"
@@ -55,90 +53,42 @@ const (
 // never reached when things work.
 const stepTimeout = 60 * time.Second
 
-// kustomization is the part of a kustomization.yaml these manifests use.
-type kustomization struct {
-	APIVersion string   `json:"apiVersion"`
-	Kind       string   `json:"kind"`
-	Resources  []string `json:"resources"`
-	// Patches are strategic-merge patches, each naming its target by the
-	// kind, name and namespace it holds.
-	Patches []struct {
-		Path string `json:"path"`
-	} `json:"patches"`
-	Images []struct {
-		Name    string `json:"name"`
-		NewName string `json:"newName"`
-		NewTag  string `json:"newTag"`
-	} `json:"images"`
-}
+// The renderings of the chart (charts/rgd) that hack/chart writes.
+const (
+	// defaultRendering is deploy/: the chart's defaults.
+	defaultRendering = "rgd.yaml"
+	// impersonationRendering is the least-privilege mode.
+	impersonationRendering = "impersonation/rgd.yaml"
+	// narrowRendering has the children's RBAC narrowed by values to
+	// ConfigMaps and ServiceAccounts (testdata/narrow-children-values.yaml).
+	narrowRendering = "testdata/narrow-children.yaml"
+)
 
-// loadKustomization reads the objects of the kustomization in dir: its
-// resources in order (a directory is another kustomization), with its image
-// overrides applied to every container.
-func loadKustomization(t *testing.T, dir string) []*unstructured.Unstructured {
+// loadRendering reads the objects of a rendering of the chart, in order.
+func loadRendering(t *testing.T, path string) []*unstructured.Unstructured {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(dir, "kustomization.yaml"))
+	docs, err := manifest.ReadFile(path)
 	require.NoError(t, err)
-	var k kustomization
-	require.NoError(t, yaml.UnmarshalStrict(raw, &k), "%s/kustomization.yaml: a field this test does not apply", dir)
-	var objs []*unstructured.Unstructured
-	for _, res := range k.Resources {
-		path := filepath.Join(dir, res)
-		info, err := os.Stat(path)
-		require.NoError(t, err, "%s/kustomization.yaml names %s", dir, res)
-		if info.IsDir() {
-			objs = append(objs, loadKustomization(t, path)...)
-			continue
-		}
-		docs, err := manifest.ReadFile(path)
-		require.NoError(t, err)
-		for _, d := range docs {
-			objs = append(objs, d.Object)
-		}
-	}
-	for _, p := range k.Patches {
-		applyPatchFile(t, objs, filepath.Join(dir, p.Path))
-	}
-	for _, obj := range objs {
-		containers, _, _ := unstructured.NestedSlice(obj.Object, "spec", "template", "spec", "containers")
-		for i, c := range containers {
-			c := c.(map[string]any)
-			for _, img := range k.Images {
-				if c["image"] == img.Name {
-					c["image"] = img.NewName + ":" + img.NewTag
-				}
-			}
-			containers[i] = c
-		}
-		if containers != nil {
-			require.NoError(t, unstructured.SetNestedSlice(obj.Object, containers, "spec", "template", "spec", "containers"))
-		}
+	objs := make([]*unstructured.Unstructured, 0, len(docs))
+	for _, d := range docs {
+		objs = append(objs, d.Object)
 	}
 	return objs
 }
 
-// applyPatchFile applies each strategic-merge patch in path to the object
-// of objs it names, as kustomize does: lists the API merges by a key (a
-// Deployment's containers) are merged, other lists replaced.
-func applyPatchFile(t *testing.T, objs []*unstructured.Unstructured, path string) {
-	t.Helper()
-	docs, err := manifest.ReadFile(path)
-	require.NoError(t, err)
-	for _, d := range docs {
-		patch := d.Object
-		i := slices.IndexFunc(objs, func(o *unstructured.Unstructured) bool {
-			return o.GroupVersionKind() == patch.GroupVersionKind() && o.GetName() == patch.GetName() && o.GetNamespace() == patch.GetNamespace()
-		})
-		require.GreaterOrEqual(t, i, 0, "%s: no %s %s to patch", path, patch.GetKind(), patch.GetName())
-		typed, err := scheme.Scheme.New(patch.GroupVersionKind())
-		require.NoError(t, err, "%s: a kind without a Go type cannot be strategic-merged", path)
-		original, err := objs[i].MarshalJSON()
+// TestKustomizations checks that `kubectl apply -k` on deploy/ and
+// deploy/impersonation/ installs exactly the chart's rendering beside each.
+func TestKustomizations(t *testing.T) {
+	for _, dir := range []string{".", "impersonation"} {
+		raw, err := os.ReadFile(filepath.Join(dir, "kustomization.yaml"))
 		require.NoError(t, err)
-		merged, err := strategicpatch.StrategicMergePatch(original, d.JSON, typed)
-		require.NoError(t, err, "%s", path)
-		out := &unstructured.Unstructured{}
-		require.NoError(t, out.UnmarshalJSON(merged))
-		objs[i] = out
+		var k struct {
+			APIVersion string   `json:"apiVersion"`
+			Kind       string   `json:"kind"`
+			Resources  []string `json:"resources"`
+		}
+		require.NoError(t, yaml.UnmarshalStrict(raw, &k), "%s/kustomization.yaml: only resources, no patches or images", dir)
+		assert.Equal(t, []string{"rgd.yaml"}, k.Resources, "%s/kustomization.yaml", dir)
 	}
 }
 
@@ -147,13 +97,14 @@ var (
 	applyErr  error
 )
 
-// applyManifests applies deploy/ to the control plane once for the package,
-// the way `kubectl apply --server-side -k deploy/` would: strict field
-// validation, so a misspelt field fails instead of being dropped.
+// applyManifests applies deploy/rgd.yaml to the control plane once for the
+// package, the way `kubectl apply --server-side -f deploy/rgd.yaml` would:
+// strict field validation, so a misspelt field fails instead of being
+// dropped.
 func applyManifests(t *testing.T) {
 	t.Helper()
 	devclustertest.RequireCluster(t)
-	objs := loadKustomization(t, ".")
+	objs := loadRendering(t, defaultRendering)
 	applyOnce.Do(func() { applyErr = applyAll(devclustertest.Config(), objs) })
 	require.NoError(t, applyErr)
 }
@@ -239,9 +190,10 @@ func asRGD() *rest.Config {
 	return cfg
 }
 
-// TestManifests checks what `kubectl apply -k deploy/` sets up: the objects
-// are valid for the API server, the pod passes the namespace's "restricted"
-// Pod Security level, and the controller flags in the Deployment exist.
+// TestManifests checks what `kubectl apply -f deploy/rgd.yaml` sets up: the
+// objects are valid for the API server, the pod passes the namespace's
+// "restricted" Pod Security level, and the controller flags in the
+// Deployment exist.
 func TestManifests(t *testing.T) {
 	applyManifests(t)
 	cs, err := kubernetes.NewForConfig(devclustertest.Config())
@@ -253,9 +205,18 @@ func TestManifests(t *testing.T) {
 	require.Equal(t, rgdServiceAccount, dep.Spec.Template.Spec.ServiceAccountName)
 	require.Len(t, dep.Spec.Template.Spec.Containers, 1)
 	c := dep.Spec.Template.Spec.Containers[0]
-	assert.Equal(t, "ghcr.io/rgd-dev/rgd:latest", c.Image, "the kustomization's image override")
+	assert.Equal(t, "ghcr.io/rgd-dev/rgd:"+chartAppVersion(t), c.Image, "the chart's image: its appVersion by default")
 	assert.Equal(t, "controller", c.Args[0])
 	assert.Contains(t, c.Args, "--install-crds=false", "the manifests bring the CRDs")
+	assert.Contains(t, c.Args, "--leader-elect=true")
+	require.Len(t, c.Env, 1)
+	assert.Equal(t, "GOMEMLIMIT", c.Env[0].Name)
+	require.NotNil(t, c.Env[0].ValueFrom)
+	ref := c.Env[0].ValueFrom.ResourceFieldRef
+	require.NotNil(t, ref, "GOMEMLIMIT is the container's memory limit")
+	assert.Equal(t, "rgd", ref.ContainerName)
+	assert.Equal(t, "limits.memory", ref.Resource)
+	assert.True(t, ref.Divisor.IsZero() || ref.Divisor.Value() == 1, "in bytes, as GOMEMLIMIT reads a plain number: %s", ref.Divisor.String())
 
 	// Pod Security admission runs on dry-run creates too: a pod of the
 	// Deployment's template must be admitted in the restricted namespace.
@@ -273,6 +234,19 @@ func TestManifests(t *testing.T) {
 	assert.True(t, apierrors.IsForbidden(err), "%v", err)
 }
 
+// chartAppVersion is the appVersion of charts/rgd/Chart.yaml.
+func chartAppVersion(t *testing.T) string {
+	t.Helper()
+	raw, err := os.ReadFile("../charts/rgd/Chart.yaml")
+	require.NoError(t, err)
+	var chart struct {
+		AppVersion string `json:"appVersion"`
+	}
+	require.NoError(t, yaml.Unmarshal(raw, &chart))
+	require.NotEmpty(t, chart.AppVersion)
+	return chart.AppVersion
+}
+
 // TestServiceAccountPermissions asks the API server what rgd's service
 // account may do outside the engine's reconciles: its Lease and events.
 func TestServiceAccountPermissions(t *testing.T) {
@@ -285,6 +259,7 @@ func TestServiceAccountPermissions(t *testing.T) {
 	assert.True(t, can("patch", "kro.run", "cartsstacks", "team-a"), "instances of any generated kind")
 	assert.True(t, can("update", "kro.run", "resourcegraphdefinitions/status", ""), "RGD status")
 	assert.True(t, can("create", "apiextensions.k8s.io", "customresourcedefinitions", ""), "generated CRDs")
+	assert.False(t, can("impersonate", "", "serviceaccounts", "team-a"), "impersonation only in its mode")
 }
 
 // canRGD returns a SubjectAccessReview for rgd's service account.
@@ -307,31 +282,20 @@ func canRGD(t *testing.T) func(verb, group, resource, namespace string) bool {
 	}
 }
 
-// narrowChildren sets the rgd-children ClusterRole to the verbs rgd needs
-// on the given core kinds, as children-rbac.yaml advises, and puts the
-// manifest's rules back when the test ends.
-func narrowChildren(t *testing.T, resources ...string) {
+// useChildrenRole replaces the rgd-children ClusterRole with the one of a
+// rendering of the chart (narrowRendering, defaultRendering), and puts
+// deploy/'s back when the test ends.
+func useChildrenRole(t *testing.T, rendering string) {
 	t.Helper()
-	original := setChildren(t, resources...)
-	t.Cleanup(func() { setChildRules(t, original) })
+	t.Cleanup(func() { applyChildrenRole(t, defaultRendering) })
+	applyChildrenRole(t, rendering)
 }
 
-// setChildren sets the rgd-children ClusterRole to the verbs rgd needs on
-// the given core kinds, and returns its rules before.
-func setChildren(t *testing.T, resources ...string) []rbacv1.PolicyRule {
+// applyChildrenRole applies the rgd-children ClusterRole of a rendering.
+func applyChildrenRole(t *testing.T, rendering string) {
 	t.Helper()
-	return setChildRules(t, []rbacv1.PolicyRule{{
-		APIGroups: []string{""},
-		Resources: resources,
-		Verbs:     []string{"get", "list", "watch", "create", "update", "patch", "delete"},
-	}})
-}
-
-// setChildRules replaces the rules of the rgd-children ClusterRole and
-// returns the rules it had.
-func setChildRules(t *testing.T, rules []rbacv1.PolicyRule) []rbacv1.PolicyRule {
-	t.Helper()
-	return setRoleRules(t, "rgd-children", rules)
+	role := findObject(t, loadRendering(t, rendering), "ClusterRole", "rgd-children")
+	require.NoError(t, applyAll(devclustertest.Config(), []*unstructured.Unstructured{role}))
 }
 
 // setRoleRules replaces the rules of a ClusterRole and returns the rules it

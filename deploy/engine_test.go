@@ -56,31 +56,174 @@ func startEngine(t *testing.T) {
 	})
 }
 
-// TestEngineWithTheManifestsPermissions runs the engine as rgd's service
-// account, with the children narrowed to ConfigMaps and ServiceAccounts: the
-// permissions of rbac.yaml are all the engine needs, the narrowing works as
-// children-rbac.yaml says, and a child outside it is reported, not retried
-// in silence.
-func TestEngineWithTheManifestsPermissions(t *testing.T) {
+// TestEngineWithTheChartsPermissions runs the engine as rgd's service
+// account with exactly the RBAC of the chart's default rendering: an RGD
+// and its instance turn Active, the instance's children follow its spec,
+// and deleting the instance and the RGD removes everything they made.
+func TestEngineWithTheChartsPermissions(t *testing.T) {
 	applyManifests(t)
-	narrowChildren(t, "configmaps", "serviceaccounts")
-
-	// Without the catch-all children role, rbac.yaml alone is in force.
-	can := canRGD(t)
-	eventually(t, "the narrowed role in force", func() (bool, string) {
-		return !can("list", "", "secrets", ""), "the authorizer still grants Secrets"
-	})
-	assert.False(t, can("get", "coordination.k8s.io", "leases", "kube-system"), "Leases only in its own namespace")
-	assert.False(t, can("delete", "apiextensions.k8s.io", "customresourcedefinitions", ""),
-		"deleting CRDs (and every instance with them) only if you grant it for --allow-crd-deletion")
-	assert.False(t, can("create", "kro.run", "resourcegraphdefinitions", ""), "rgd never creates RGDs")
-
 	startEngine(t)
 
 	dyn, err := dynamic.NewForConfig(devclustertest.Config())
 	require.NoError(t, err)
 	ns := devclustertest.Namespace(t)
+	applyYAML(t, dyn, ns, deployTestRGD)
+	waitState(t, dyn, v1alpha1.ResourceGraphDefinitionResource, "", "deploytest", "Active")
 	applyYAML(t, dyn, ns, `
+apiVersion: kro.run/v1alpha1
+kind: DeployTest
+metadata:
+  name: demo
+  namespace: NAMESPACE
+spec:
+  message: hi
+`)
+	waitState(t, dyn, deployTests, ns, "demo", "ACTIVE")
+	waitObject(t, dyn, configMaps, ns, "demo", "message hi", func(o *unstructured.Unstructured) bool {
+		v, _, _ := unstructured.NestedString(o.Object, "data", "message")
+		return v == "hi"
+	})
+	_, err = dyn.Resource(deployTests).Namespace(ns).Patch(context.Background(), "demo", types.MergePatchType,
+		[]byte(`{"spec":{"message":"bonjour"}}`), metav1.PatchOptions{})
+	require.NoError(t, err)
+	waitObject(t, dyn, configMaps, ns, "demo", "message bonjour", func(o *unstructured.Unstructured) bool {
+		v, _, _ := unstructured.NestedString(o.Object, "data", "message")
+		return v == "bonjour"
+	})
+	require.NoError(t, dyn.Resource(deployTests).Namespace(ns).Delete(context.Background(), "demo", metav1.DeleteOptions{}))
+	for _, gvr := range []schema.GroupVersionResource{deployTests, configMaps, serviceAccounts} {
+		waitGone(t, dyn, gvr, ns, "demo")
+	}
+	require.NoError(t, dyn.Resource(v1alpha1.ResourceGraphDefinitionResource).Delete(context.Background(), "deploytest", metav1.DeleteOptions{}))
+	waitGone(t, dyn, v1alpha1.ResourceGraphDefinitionResource, "", "deploytest")
+}
+
+// TestNarrowedChildren runs the engine with the children's RBAC the chart
+// renders for values that list ConfigMaps and ServiceAccounts only
+// (testdata/narrow-children-values.yaml): the engine's own role is then all
+// it needs for its API, kinds inside the list work, and a kind outside it
+// is reported with the permission it lacks, not retried in silence.
+func TestNarrowedChildren(t *testing.T) {
+	applyManifests(t)
+	assertOnlyChildrenRoleDiffers(t, loadRendering(t, defaultRendering), loadRendering(t, narrowRendering))
+	useChildrenRole(t, narrowRendering)
+
+	// Without the catch-all children role, the engine's own role alone is
+	// in force.
+	can := canRGD(t)
+	eventually(t, "the narrowed role in force", func() (bool, string) {
+		return !can("list", "", "secrets", ""), "the authorizer still grants Secrets"
+	})
+	assert.True(t, can("create", "", "configmaps", "team-a"), "the listed kinds")
+	assert.False(t, can("get", "coordination.k8s.io", "leases", "kube-system"), "Leases only in its own namespace")
+	assert.False(t, can("delete", "apiextensions.k8s.io", "customresourcedefinitions", ""),
+		"deleting CRDs (and every instance with them) only with controller.allowCRDDeletion")
+	assert.False(t, can("create", "kro.run", "resourcegraphdefinitions", ""), "rgd never creates RGDs")
+
+	startEngine(t)
+	dyn, err := dynamic.NewForConfig(devclustertest.Config())
+	require.NoError(t, err)
+	ns := devclustertest.Namespace(t)
+
+	// Kinds inside the list.
+	applyYAML(t, dyn, ns, strings.ReplaceAll(strings.ReplaceAll(deployTestRGD, "deploytest", "deploytest-narrow"), "DeployTest", "DeployTestNarrow"))
+	waitState(t, dyn, v1alpha1.ResourceGraphDefinitionResource, "", "deploytest-narrow", "Active")
+	narrowInstances := schema.GroupVersionResource{Group: "kro.run", Version: "v1alpha1", Resource: "deploytestnarrows"}
+	applyYAML(t, dyn, ns, `
+apiVersion: kro.run/v1alpha1
+kind: DeployTestNarrow
+metadata:
+  name: demo
+  namespace: NAMESPACE
+`)
+	waitState(t, dyn, narrowInstances, ns, "demo", "ACTIVE")
+
+	// A kind outside it: the RGD's conditions name the refused request.
+	applyYAML(t, dyn, ns, deployTestSecretRGD)
+	assertSecretsRefused(t, dyn)
+
+	// The kind's CRD exists, so an instance can be created meanwhile; it is
+	// reconciled once the kind is granted. Granting it (the chart's default:
+	// every kind) is enough: the RGD recovers on its own.
+	secretInstances := schema.GroupVersionResource{Group: "kro.run", Version: "v1alpha1", Resource: "deploytestsecrets"}
+	applyYAML(t, dyn, ns, `
+apiVersion: kro.run/v1alpha1
+kind: DeployTestSecret
+metadata:
+  name: demo
+  namespace: NAMESPACE
+`)
+	applyChildrenRole(t, defaultRendering)
+	waitState(t, dyn, v1alpha1.ResourceGraphDefinitionResource, "", "deploytest-secret", "Active")
+	waitState(t, dyn, secretInstances, ns, "demo", "ACTIVE")
+	_, err = dyn.Resource(schema.GroupVersionResource{Version: "v1", Resource: "secrets"}).Namespace(ns).Get(context.Background(), "demo", metav1.GetOptions{})
+	require.NoError(t, err, "the Secret exists")
+}
+
+// assertSecretsRefused waits until the RGD deploytest-secret reports that
+// rgd may not list Secrets, and checks that its conditions name the
+// refused request: who, which verb, which resource, where.
+func assertSecretsRefused(t *testing.T, dyn dynamic.Interface) {
+	t.Helper()
+	rgd := waitObject(t, dyn, v1alpha1.ResourceGraphDefinitionResource, "", "deploytest-secret", "Ready names the refusal",
+		func(o *unstructured.Unstructured) bool {
+			c := condition(o, "Ready")
+			return c["status"] == "False" && strings.Contains(fmt.Sprint(c["message"]), "forbidden")
+		})
+	msg := fmt.Sprint(condition(rgd, "Ready")["message"])
+	assert.Contains(t, msg, `cannot list resource "secrets"`, "the message names the verb and the resource")
+	assert.Contains(t, msg, "at the cluster scope", "and where")
+	assert.Contains(t, msg, rgdUser, "and who was refused")
+	state, _, _ := unstructured.NestedString(rgd.Object, "status", "state")
+	assert.Equal(t, "Inactive", state)
+	controllerReady := condition(rgd, "ControllerReady")
+	assert.Equal(t, "False", controllerReady["status"], "the kind's controller did not start")
+	assert.Equal(t, "FailedToStart", controllerReady["reason"])
+	assert.Equal(t, msg, controllerReady["message"])
+	require.Equal(t, "True", condition(rgd, "KindReady")["status"], "the kind's CRD is served")
+}
+
+// deployTestSecretRGD is an RGD of kind DeployTestSecret with a Secret.
+const deployTestSecretRGD = `
+apiVersion: kro.run/v1alpha1
+kind: ResourceGraphDefinition
+metadata:
+  name: deploytest-secret
+spec:
+  schema:
+    apiVersion: v1alpha1
+    kind: DeployTestSecret
+    spec:
+      token: string | default=abc
+  resources:
+  - id: token
+    template:
+      apiVersion: v1
+      kind: Secret
+      metadata:
+        name: ${schema.metadata.name}
+      stringData:
+        token: ${schema.spec.token}
+`
+
+// assertOnlyChildrenRoleDiffers checks that two renderings of the chart hold
+// the same objects, and differ only in the children's ClusterRole.
+func assertOnlyChildrenRoleDiffers(t *testing.T, a, b []*unstructured.Unstructured) {
+	t.Helper()
+	require.Equal(t, len(a), len(b), "the same objects")
+	for i := range a {
+		require.Equal(t, objectKey(a[i]), objectKey(b[i]), "the same objects in the same order")
+		if a[i].GetKind() == "ClusterRole" && a[i].GetName() == "rgd-children" {
+			assert.NotEqual(t, a[i].Object["rules"], b[i].Object["rules"], "the children's rules differ")
+			continue
+		}
+		assert.Equal(t, a[i].Object, b[i].Object, "%s is the same", objectKey(a[i]))
+	}
+}
+
+// deployTestRGD is an RGD of kind DeployTest with a ServiceAccount and a
+// ConfigMap.
+const deployTestRGD = `
 apiVersion: kro.run/v1alpha1
 kind: ResourceGraphDefinition
 metadata:
@@ -109,84 +252,7 @@ spec:
       data:
         message: ${schema.spec.message}
         account: ${account.metadata.name}
-`)
-	waitState(t, dyn, v1alpha1.ResourceGraphDefinitionResource, "", "deploytest", "Active")
-	instances := schema.GroupVersionResource{Group: "kro.run", Version: "v1alpha1", Resource: "deploytests"}
-	applyYAML(t, dyn, ns, `
-apiVersion: kro.run/v1alpha1
-kind: DeployTest
-metadata:
-  name: demo
-  namespace: NAMESPACE
-spec:
-  message: hi
-`)
-	waitState(t, dyn, instances, ns, "demo", "ACTIVE")
-	waitObject(t, dyn, configMaps, ns, "demo", "message hi", func(o *unstructured.Unstructured) bool {
-		v, _, _ := unstructured.NestedString(o.Object, "data", "message")
-		return v == "hi"
-	})
-	_, err = dyn.Resource(instances).Namespace(ns).Patch(context.Background(), "demo", types.MergePatchType,
-		[]byte(`{"spec":{"message":"bonjour"}}`), metav1.PatchOptions{})
-	require.NoError(t, err)
-	waitObject(t, dyn, configMaps, ns, "demo", "message bonjour", func(o *unstructured.Unstructured) bool {
-		v, _, _ := unstructured.NestedString(o.Object, "data", "message")
-		return v == "bonjour"
-	})
-	require.NoError(t, dyn.Resource(instances).Namespace(ns).Delete(context.Background(), "demo", metav1.DeleteOptions{}))
-	for _, gvr := range []schema.GroupVersionResource{instances, configMaps, serviceAccounts} {
-		waitGone(t, dyn, gvr, ns, "demo")
-	}
-
-	// A child kind outside the role: the RGD or its instance says so.
-	applyYAML(t, dyn, ns, `
-apiVersion: kro.run/v1alpha1
-kind: ResourceGraphDefinition
-metadata:
-  name: deploytest-secret
-spec:
-  schema:
-    apiVersion: v1alpha1
-    kind: DeployTestSecret
-    spec:
-      token: string | default=abc
-  resources:
-  - id: token
-    template:
-      apiVersion: v1
-      kind: Secret
-      metadata:
-        name: ${schema.metadata.name}
-      stringData:
-        token: ${schema.spec.token}
-`)
-	rgd := waitObject(t, dyn, v1alpha1.ResourceGraphDefinitionResource, "", "deploytest-secret", "Ready names the refusal",
-		func(o *unstructured.Unstructured) bool {
-			c := condition(o, "Ready")
-			return c["status"] == "False" && strings.Contains(fmt.Sprint(c["message"]), "forbidden")
-		})
-	msg := fmt.Sprint(condition(rgd, "Ready")["message"])
-	assert.Contains(t, msg, "secrets", "the message names the kind")
-	assert.Contains(t, msg, rgdUser, "and who was refused")
-	state, _, _ := unstructured.NestedString(rgd.Object, "status", "state")
-	assert.Equal(t, "Inactive", state)
-
-	// Granting the kind is enough: the RGD recovers on its own, and its
-	// instances are served.
-	setChildren(t, "configmaps", "serviceaccounts", "secrets")
-	waitState(t, dyn, v1alpha1.ResourceGraphDefinitionResource, "", "deploytest-secret", "Active")
-	secretInstances := schema.GroupVersionResource{Group: "kro.run", Version: "v1alpha1", Resource: "deploytestsecrets"}
-	applyYAML(t, dyn, ns, `
-apiVersion: kro.run/v1alpha1
-kind: DeployTestSecret
-metadata:
-  name: demo
-  namespace: NAMESPACE
-`)
-	waitState(t, dyn, secretInstances, ns, "demo", "ACTIVE")
-	_, err = dyn.Resource(schema.GroupVersionResource{Version: "v1", Resource: "secrets"}).Namespace(ns).Get(context.Background(), "demo", metav1.GetOptions{})
-	require.NoError(t, err, "the Secret exists")
-}
+`
 
 // TestRefusedRGDWriteIsAnEvent takes patch on kro.run away from rgd: it can
 // then write neither the RGD's finalizer nor anything else, and the only
@@ -194,7 +260,7 @@ metadata:
 // RGD turns Active on its own.
 func TestRefusedRGDWriteIsAnEvent(t *testing.T) {
 	applyManifests(t)
-	narrowChildren(t, "configmaps")
+	useChildrenRole(t, narrowRendering)
 	cs, err := kubernetes.NewForConfig(devclustertest.Config())
 	require.NoError(t, err)
 	role, err := cs.RbacV1().ClusterRoles().Get(context.Background(), "rgd-controller", metav1.GetOptions{})
@@ -272,6 +338,7 @@ func condition(o *unstructured.Unstructured, typ string) map[string]any {
 var (
 	configMaps      = schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
 	serviceAccounts = schema.GroupVersionResource{Version: "v1", Resource: "serviceaccounts"}
+	deployTests     = schema.GroupVersionResource{Group: "kro.run", Version: "v1alpha1", Resource: "deploytests"}
 )
 
 // applyYAML server-side-applies one object as the admin, with NAMESPACE

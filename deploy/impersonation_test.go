@@ -23,7 +23,7 @@ var childKinds = [][2]string{
 	{"apps", "deployments"}, {"rbac.authorization.k8s.io", "rolebindings"}, {"networking.k8s.io", "ingresses"},
 }
 
-// objectKey names an object of a rendered kustomization.
+// objectKey names an object of a rendering.
 func objectKey(o *unstructured.Unstructured) string {
 	return o.GetKind() + " " + o.GetNamespace() + "/" + o.GetName()
 }
@@ -44,13 +44,14 @@ func containerArgs(t *testing.T, dep *unstructured.Unstructured) []string {
 	return args
 }
 
-// TestImpersonationMode renders deploy/impersonation/ and applies it to the
-// API server: it holds what deploy/ holds, the controller requires a
-// ServiceAccount, and the engine's service account may read and watch
-// children and impersonate ServiceAccounts, but not write any child itself.
+// TestImpersonationMode applies deploy/impersonation/rgd.yaml (the chart
+// with impersonation.enabled) to the API server: it holds what deploy/
+// holds, the controller requires a ServiceAccount, and the engine's service
+// account may read and watch children and impersonate ServiceAccounts, but
+// not write any child itself.
 func TestImpersonationMode(t *testing.T) {
 	applyManifests(t)
-	base, imp := loadKustomization(t, "."), loadKustomization(t, "impersonation")
+	base, imp := loadRendering(t, defaultRendering), loadRendering(t, impersonationRendering)
 
 	var baseKeys, impKeys []string
 	for _, o := range base {

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # verify-generated.sh regenerates deep-copy code and crds/ into a scratch copy
-# and fails, naming the files, when the checked-in ones differ.
+# and fails, naming the files, when the checked-in ones differ. Then it
+# renders the Helm chart (hack/chart) and fails when what is generated from
+# it, the chart's copy of crds/ and deploy/, is stale.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -23,3 +25,5 @@ if [[ $stale -ne 0 ]]; then
   exit 1
 fi
 echo "verify-generated: deep-copy code and crds/ are up to date"
+(cd hack/chart && "${GO:-go}" run . -root ../.. -check)
+echo "verify-generated: charts/rgd/crds/ and deploy/ are the chart's rendering"
