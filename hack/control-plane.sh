@@ -12,6 +12,9 @@
 # Environment:
 #   RGD_K8S_BINARIES=DIR  use binaries that already exist in DIR and build nothing.
 #   XDG_CACHE_HOME        cache root (default $HOME/.cache).
+#   RGD_BUILD_SERIAL=1    build one binary after another (less memory; by
+#                         default etcd and kwok build beside Kubernetes when
+#                         at least 6 GiB are available).
 #
 # A binary is rebuilt only when it is missing or when the versions below change.
 # Each binary is written to a temporary name and renamed when complete, so an
@@ -50,44 +53,99 @@ if [[ -f "$STAMP" && "$(cat "$STAMP")" != "$WANT" ]]; then
   rm -f "$DIR"/kube-apiserver "$DIR"/kube-controller-manager "$DIR"/kube-scheduler "$DIR"/kubectl "$DIR"/etcd "$DIR"/kwok
 fi
 
-# build NAME MODULE_DIR PACKAGE: go build PACKAGE inside MODULE_DIR into $DIR/NAME.
-build() {
-  local name=$1 moddir=$2 pkg=$3
-  if [[ -x "$DIR/$name" ]]; then
-    return 0
-  fi
-  local start=$SECONDS tmp="$DIR/.$name.tmp.$$"
-  log "building $name ($pkg); a cold build takes minutes (kube-apiserver about 20 on 2 cores)"
-  if ! (cd "$moddir" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags='-s -w' -o "$tmp" "$pkg") >"$DIR/.$name.build.log" 2>&1; then
-    rm -f "$tmp"
-    echo "control-plane: building $name failed; last lines of $DIR/.$name.build.log:" >&2
-    tail -n 30 "$DIR/.$name.build.log" >&2
-    exit 1
-  fi
-  mv -f "$tmp" "$DIR/$name"
-  log "built $name in $((SECONDS - start))s"
+GOBUILD=(go build -trimpath -ldflags='-s -w')
+# Temporary build directories of this run go, whatever happens.
+trap 'rm -rf "$DIR"/.*.tmp.$$' EXIT
+
+# install_from TMP NAME...: move the binaries a build wrote into $TMP to $DIR,
+# each by rename, so that an interrupted build never leaves a half-written
+# binary behind.
+install_from() {
+  local tmp=$1
+  shift
+  local name
+  for name in "$@"; do mv -f "$tmp/$name" "$DIR/$name"; done
 }
 
-build etcd "$ROOT/hack/tools/etcd" .
-build kube-apiserver "$ROOT/hack/tools/kubernetes" k8s.io/kubernetes/cmd/kube-apiserver
-build kube-controller-manager "$ROOT/hack/tools/kubernetes" k8s.io/kubernetes/cmd/kube-controller-manager
-build kube-scheduler "$ROOT/hack/tools/kubernetes" k8s.io/kubernetes/cmd/kube-scheduler
-build kubectl "$ROOT/hack/tools/kubernetes" k8s.io/kubernetes/cmd/kubectl
+# fail NAME LOG: report a failed build with the end of its log.
+fail() {
+  echo "control-plane: building $1 failed; last lines of $2:" >&2
+  tail -n 30 "$2" >&2
+  return 1
+}
 
-if [[ ! -x "$DIR/kwok" ]]; then
-  start=$SECONDS
-  log "building kwok (sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION})"
-  gobin="$DIR/.kwok.bin.$$"
-  mkdir -p "$gobin"
-  if ! GOBIN="$gobin" CGO_ENABLED=0 go install -trimpath -ldflags='-s -w' "sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}" >"$DIR/.kwok.build.log" 2>&1; then
-    rm -rf "$gobin"
-    echo "control-plane: building kwok failed; last lines of $DIR/.kwok.build.log:" >&2
-    tail -n 30 "$DIR/.kwok.build.log" >&2
-    exit 1
+# build_kubernetes: the missing ones of kube-apiserver, kube-controller-manager,
+# kube-scheduler and kubectl, in one `go build`, so that the packages they
+# share are compiled once and their links overlap.
+build_kubernetes() {
+  local names=() pkgs=() name
+  for name in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+    [[ -x "$DIR/$name" ]] && continue
+    names+=("$name")
+    pkgs+=("k8s.io/kubernetes/cmd/$name")
+  done
+  [[ ${#names[@]} -eq 0 ]] && return 0
+  local start=$SECONDS tmp="$DIR/.kubernetes.tmp.$$" log="$DIR/.kubernetes.build.log"
+  mkdir -p "$tmp"
+  log "building ${names[*]} (k8s.io/kubernetes ${K8S_VERSION}); a cold build takes about 20 minutes on 2 cores"
+  if ! (cd "$ROOT/hack/tools/kubernetes" && CGO_ENABLED=0 GOFLAGS=-mod=mod "${GOBUILD[@]}" -o "$tmp/" "${pkgs[@]}") >"$log" 2>&1; then
+    rm -rf "$tmp"
+    fail "${names[*]}" "$log"
+    return 1
   fi
-  mv -f "$gobin/kwok" "$DIR/kwok"
-  rm -rf "$gobin"
+  install_from "$tmp" "${names[@]}"
+  rm -rf "$tmp"
+  log "built ${names[*]} in $((SECONDS - start))s"
+}
+
+# build_etcd: etcd from hack/tools/etcd.
+build_etcd() {
+  [[ -x "$DIR/etcd" ]] && return 0
+  local start=$SECONDS tmp="$DIR/.etcd.tmp.$$" log="$DIR/.etcd.build.log"
+  mkdir -p "$tmp"
+  log "building etcd (go.etcd.io/etcd/server/v3 ${ETCD_VERSION})"
+  if ! (cd "$ROOT/hack/tools/etcd" && CGO_ENABLED=0 GOFLAGS=-mod=mod "${GOBUILD[@]}" -o "$tmp/etcd" .) >"$log" 2>&1; then
+    rm -rf "$tmp"
+    fail etcd "$log"
+    return 1
+  fi
+  install_from "$tmp" etcd
+  rm -rf "$tmp"
+  log "built etcd in $((SECONDS - start))s"
+}
+
+# build_kwok: kwok through go install at its version.
+build_kwok() {
+  [[ -x "$DIR/kwok" ]] && return 0
+  local start=$SECONDS tmp="$DIR/.kwok.tmp.$$" log="$DIR/.kwok.build.log"
+  mkdir -p "$tmp"
+  log "building kwok (sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION})"
+  if ! GOBIN="$tmp" CGO_ENABLED=0 go install -trimpath -ldflags='-s -w' "sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}" >"$log" 2>&1; then
+    rm -rf "$tmp"
+    fail kwok "$log"
+    return 1
+  fi
+  install_from "$tmp" kwok
+  rm -rf "$tmp"
   log "built kwok in $((SECONDS - start))s"
+}
+
+# Building etcd and kwok beside Kubernetes keeps both cores busy while one
+# build is in a serial phase (a large package, a link). Three builds at once
+# need about 6 GiB; with less memory available they run one after another.
+avail_kib=$(awk '/^MemAvailable:/ {print $2}' /proc/meminfo 2>/dev/null || echo 0)
+if [[ "${RGD_BUILD_SERIAL:-}" == "" && ${avail_kib:-0} -ge $((6 * 1024 * 1024)) ]]; then
+  pids=()
+  build_etcd & pids+=($!)
+  build_kwok & pids+=($!)
+  failed=0
+  build_kubernetes || failed=1
+  for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+  [[ $failed -eq 0 ]] || exit 1
+else
+  build_etcd
+  build_kubernetes
+  build_kwok
 fi
 
 echo "$WANT" >"$STAMP"
