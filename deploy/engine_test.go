@@ -142,9 +142,10 @@ metadata:
 	applyYAML(t, dyn, ns, deployTestSecretRGD)
 	assertSecretsRefused(t, dyn)
 
-	// The kind's CRD exists, so an instance can be created meanwhile; it is
-	// reconciled once the kind is granted. Granting it (the chart's default:
-	// every kind) is enough: the RGD recovers on its own.
+	// The kind's CRD exists, so an instance can be created meanwhile: its
+	// Ready condition names the refused request, and it is reconciled once
+	// the kind is granted. Granting it (the chart's default: every kind) is
+	// enough: the RGD recovers on its own.
 	secretInstances := schema.GroupVersionResource{Group: "kro.run", Version: "v1alpha1", Resource: "deploytestsecrets"}
 	applyYAML(t, dyn, ns, `
 apiVersion: kro.run/v1alpha1
@@ -153,6 +154,13 @@ metadata:
   name: demo
   namespace: NAMESPACE
 `)
+	refused := waitObject(t, dyn, secretInstances, ns, "demo", "the instance's Ready condition names the refusal",
+		func(o *unstructured.Unstructured) bool { return condition(o, "Ready")["reason"] == "FailedToStart" })
+	msg := fmt.Sprint(condition(refused, "Ready")["message"])
+	assert.Equal(t, "False", condition(refused, "Ready")["status"])
+	assert.Contains(t, msg, "rgd cannot serve kind DeployTestSecret")
+	assert.Contains(t, msg, `cannot list resource "secrets"`, "the verb and the resource")
+	assert.Contains(t, msg, rgdUser, "and who was refused")
 	applyChildrenRole(t, defaultRendering)
 	waitState(t, dyn, v1alpha1.ResourceGraphDefinitionResource, "", "deploytest-secret", "Active")
 	waitState(t, dyn, secretInstances, ns, "demo", "ACTIVE")

@@ -295,7 +295,7 @@ func (c *Controller) reconcile(ctx context.Context, name string) (reconcile.Resu
 		if werr := c.writeStatus(ctx, obj, rgd, g, st); werr != nil {
 			return reconcile.Result{}, werr
 		}
-		return reconcile.Result{}, err
+		return reconcile.Result{}, errors.Join(err, c.reportNotServed(ctx, g, err))
 	}
 	c.mu.Lock()
 	c.served[name] = &served{gvr: g.Instance.Resource, kind: g.Instance.GVK.Kind, generation: rgd.Generation, allowBreak: allowBreak, adopt: adopt,
