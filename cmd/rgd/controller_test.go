@@ -201,22 +201,38 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// TestDeployManifestArgs parses the arguments of deploy/base/deployment.yaml
-// with the controller's own flags, so that a renamed flag cannot leave the
-// manifests starting a process that exits on its first line.
-func TestDeployManifestArgs(t *testing.T) {
-	docs, err := manifest.ReadFile("../../deploy/base/deployment.yaml")
+// renderedDeployment returns the one Deployment of a rendering of the chart
+// under deploy/.
+func renderedDeployment(t *testing.T, path string) appsv1.Deployment {
+	t.Helper()
+	docs, err := manifest.ReadFile(path)
 	require.NoError(t, err)
-	require.Len(t, docs, 1)
-	var dep appsv1.Deployment
-	require.NoError(t, json.Unmarshal(docs[0].JSON, &dep))
+	var found []appsv1.Deployment
+	for _, d := range docs {
+		if d.Object.GetKind() != "Deployment" {
+			continue
+		}
+		var dep appsv1.Deployment
+		require.NoError(t, json.Unmarshal(d.JSON, &dep))
+		found = append(found, dep)
+	}
+	require.Len(t, found, 1, "%s: Deployments", path)
+	return found[0]
+}
+
+// TestDeployManifestArgs parses the arguments of the Deployment in
+// deploy/rgd.yaml (the chart's default rendering) with the controller's own
+// flags, so that a renamed flag cannot leave the manifests starting a
+// process that exits on its first line.
+func TestDeployManifestArgs(t *testing.T) {
+	dep := renderedDeployment(t, "../../deploy/rgd.yaml")
 	require.Len(t, dep.Spec.Template.Spec.Containers, 1)
 	args := dep.Spec.Template.Spec.Containers[0].Args
 	require.NotEmpty(t, args)
 	require.Equal(t, "controller", args[0])
 
 	cmd := newControllerCommand()
-	require.NoError(t, cmd.ParseFlags(args[1:]), "deploy/base/deployment.yaml: %v", args)
+	require.NoError(t, cmd.ParseFlags(args[1:]), "deploy/rgd.yaml: %v", args)
 	timeout, err := cmd.Flags().GetDuration("shutdown-timeout")
 	require.NoError(t, err)
 	grace := dep.Spec.Template.Spec.TerminationGracePeriodSeconds
@@ -236,20 +252,17 @@ func TestDeployManifestArgs(t *testing.T) {
 	}
 }
 
-// TestImpersonationManifestArgs parses the arguments of deploy/impersonation/'s
-// Deployment patch: they exist, and they require a ServiceAccount.
+// TestImpersonationManifestArgs parses the arguments of the Deployment in
+// deploy/impersonation/rgd.yaml: they exist, and they require a
+// ServiceAccount.
 func TestImpersonationManifestArgs(t *testing.T) {
-	docs, err := manifest.ReadFile("../../deploy/impersonation/deployment.yaml")
-	require.NoError(t, err)
-	require.Len(t, docs, 1)
-	var dep appsv1.Deployment
-	require.NoError(t, json.Unmarshal(docs[0].JSON, &dep))
+	dep := renderedDeployment(t, "../../deploy/impersonation/rgd.yaml")
 	require.Len(t, dep.Spec.Template.Spec.Containers, 1)
 	args := dep.Spec.Template.Spec.Containers[0].Args
 	require.NotEmpty(t, args)
 	require.Equal(t, "controller", args[0])
 	cmd := newControllerCommand()
-	require.NoError(t, cmd.ParseFlags(args[1:]), "deploy/impersonation/deployment.yaml: %v", args)
+	require.NoError(t, cmd.ParseFlags(args[1:]), "deploy/impersonation/rgd.yaml: %v", args)
 	required, err := cmd.Flags().GetBool("require-service-account")
 	require.NoError(t, err)
 	assert.True(t, required)

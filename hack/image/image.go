@@ -12,7 +12,7 @@ import (
 )
 
 // What every image runs: /rgd as nonroot, `rgd controller` unless the pod
-// passes other arguments (deploy/base/deployment.yaml passes `controller`
+// passes other arguments (charts/rgd/templates/deployment.yaml passes `controller`
 // and its flags as args, which replace Cmd and keep the Entrypoint).
 var (
 	entrypoint = []string{"/" + binaryName}

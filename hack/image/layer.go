@@ -12,7 +12,7 @@ import (
 )
 
 // The user the engine runs as: distroless's nonroot, which
-// deploy/base/deployment.yaml's runAsNonRoot accepts.
+// charts/rgd/templates/deployment.yaml's runAsNonRoot accepts.
 const (
 	nonRootUID  = 65532
 	nonRootName = "nonroot"
