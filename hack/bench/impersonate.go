@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -28,11 +27,11 @@ var writerRules = []rbacv1.PolicyRule{
 // namespace of the workload (existing ones are fine).
 func (w *workload) createWriters(ctx context.Context) error {
 	for _, ns := range w.namespaces {
-		meta := metav1.ObjectMeta{Name: writerSA, Namespace: ns}
-		_, err := w.cs.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: meta}, metav1.CreateOptions{})
-		if err == nil || isAlreadyExists(err) {
-			_, err = w.cs.RbacV1().Roles(ns).Create(ctx, &rbacv1.Role{ObjectMeta: meta, Rules: writerRules}, metav1.CreateOptions{})
+		if err := ensureServiceAccount(ctx, w.cs, ns, writerSA); err != nil {
+			return err
 		}
+		meta := metav1.ObjectMeta{Name: writerSA, Namespace: ns}
+		_, err := w.cs.RbacV1().Roles(ns).Create(ctx, &rbacv1.Role{ObjectMeta: meta, Rules: writerRules}, metav1.CreateOptions{})
 		if err == nil || isAlreadyExists(err) {
 			_, err = w.cs.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{
 				ObjectMeta: meta,

@@ -50,9 +50,8 @@ func (w *workload) logf(format string, args ...any) {
 // createNamespaces creates the namespaces (existing ones are fine).
 func (w *workload) createNamespaces(ctx context.Context) error {
 	for _, ns := range w.namespaces {
-		_, err := w.cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
-		if err != nil && !isAlreadyExists(err) {
-			return fmt.Errorf("namespace %s: %w", ns, err)
+		if err := ensureNamespace(ctx, w.cs, ns); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -1,7 +1,6 @@
 package engine_test
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,10 +8,10 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
+	"github.com/rgd-dev/rgd/pkg/devcluster/devclustertest"
 	"github.com/rgd-dev/rgd/pkg/metadata"
 )
 
@@ -54,20 +53,6 @@ spec:
       data: {where: elsewhere}
 `
 
-// otherNamespace creates a namespace beside the scenario's, deleted when
-// the test ends.
-func (s *sc) otherNamespace(suffix string) string {
-	s.t.Helper()
-	name := s.ns + "-" + suffix
-	obj := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": name},
-	}}
-	_, err := s.dyn.Resource(scNamespaces).Create(context.Background(), obj, metav1.CreateOptions{})
-	require.NoError(s.t, err)
-	s.t.Cleanup(func() { _ = s.dyn.Resource(scNamespaces).Delete(context.Background(), name, metav1.DeleteOptions{}) })
-	return name
-}
-
 // waitRefused waits until the instance's ResourcesReady condition carries
 // a refusal containing want, and the instance is not ACTIVE.
 func (s *sc) waitRefused(instance, want string) {
@@ -86,7 +71,7 @@ func (s *sc) waitRefused(instance, want string) {
 func TestScenarioTemplateInAnotherNamespaceIsRefused(t *testing.T) {
 	s := newSc(t, "Stray")
 	s.setupTenant()
-	other := s.otherNamespace("other")
+	other := devclustertest.Namespace(t) // the tenant has no rights there
 	s.setup(strayRGD)
 
 	s.instance("web", map[string]any{"target": other}, nil)
