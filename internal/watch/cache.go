@@ -9,8 +9,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/cache"
-
-	"github.com/rgd-dev/rgd/pkg/metadata"
 )
 
 // IndexByInstance is the cache index that maps the value of the
@@ -18,10 +16,13 @@ import (
 // carrying it. Use it with Cache.ByIndex to list one instance's children.
 const IndexByInstance = "rgd-instance"
 
-// Cache reads an informer's store. The objects it returns are shared with
-// the informer and with every other reader: callers must not modify them
-// (DeepCopy first). A Cache stays readable after its informer stopped, but
-// then no longer changes.
+// Cache reads an informer's store. The store keeps objects packed (see
+// packed), and each read decodes the objects it returns, so reads cost
+// microseconds per object: read what the work needs, not whole lists in
+// a loop. Callers must still not modify what they get (DeepCopy first):
+// an object the store could not pack is shared with every other reader.
+// A Cache stays readable after its informer stopped, but then no longer
+// changes.
 type Cache interface {
 	// Get returns the object namespace/name (namespace "" for
 	// cluster-scoped objects).
@@ -46,11 +47,7 @@ func indexers() cache.Indexers {
 }
 
 func indexByInstance(obj any) ([]string, error) {
-	u, ok := obj.(*unstructured.Unstructured)
-	if !ok {
-		return nil, nil
-	}
-	if id, ok := u.GetLabels()[metadata.LabelInstanceID]; ok && id != "" {
+	if id, ok := instanceIDOf(obj); ok && id != "" {
 		return []string{id}, nil
 	}
 	return nil, nil
@@ -64,25 +61,28 @@ const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 // before it is stored and saves memory: it drops the fields keep does not
 // keep (nil keeps every field), metadata.managedFields (unless keep asks
 // for them, see ManagedFields) and the last-applied annotation, which the
-// engine never reads, and interns the field names and labels (see
-// internObject).
+// engine never reads, and stores the rest packed (see packed).
 func trimmer(keep *fieldTree) cache.TransformFunc {
-	return func(obj any) (any, error) {
+	var transform func(obj any) any
+	transform = func(obj any) any {
 		switch o := obj.(type) {
 		case *unstructured.Unstructured:
 			trimObject(o, keep)
+			return pack(o)
 		case cache.DeletedFinalStateUnknown:
-			if u, ok := o.Obj.(*unstructured.Unstructured); ok {
-				trimObject(u, keep)
-			}
+			o.Obj = transform(o.Obj)
+			return o
 		}
-		return obj, nil
+		return obj // already packed, or not an object
 	}
+	return func(obj any) (any, error) { return transform(obj), nil }
 }
 
 // trim is the transform of an informer that keeps every field.
 var trim = trimmer(nil)
 
+// trimObject removes, in place, what keep does not keep, managedFields
+// (unless keep keeps them) and the last-applied annotation.
 func trimObject(u *unstructured.Unstructured, keep *fieldTree) {
 	keep.prune(u.Object)
 	md, ok := u.Object["metadata"].(map[string]any)
@@ -100,13 +100,12 @@ func trimObject(u *unstructured.Unstructured, keep *fieldTree) {
 			}
 		}
 	}
-	u.Object = internObject(u.Object)
 }
 
 // metadataOnly returns the transform of a MetadataOnly informer of gvr:
-// every object, full or PartialObjectMetadata, is stored as an
-// Unstructured holding only apiVersion and metadata, without managedFields
-// and the last-applied annotation.
+// every object, full or PartialObjectMetadata, is stored (packed) as an
+// object holding only apiVersion and metadata, without managedFields and
+// the last-applied annotation.
 func metadataOnly(gvr schema.GroupVersionResource) cache.TransformFunc {
 	apiVersion := gvr.GroupVersion().String()
 	var convert func(obj any) any
@@ -129,7 +128,7 @@ func metadataOnly(gvr schema.GroupVersionResource) cache.TransformFunc {
 		}
 		u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": apiVersion, "metadata": md}}
 		trimObject(u, nil)
-		return u
+		return pack(u)
 	}
 	return func(obj any) (any, error) { return convert(obj), nil }
 }
@@ -166,8 +165,7 @@ func (c indexerCache) Get(namespace, name string) (*unstructured.Unstructured, b
 	if err != nil || !ok {
 		return nil, false
 	}
-	u, ok := obj.(*unstructured.Unstructured)
-	return u, ok
+	return unpackAny(obj)
 }
 
 func (c indexerCache) List(namespace string, selector labels.Selector) []*unstructured.Unstructured {
@@ -197,7 +195,7 @@ func (c indexerCache) HasSynced() bool { return c.informer().HasSynced() }
 func filter(objs []any, selector labels.Selector) []*unstructured.Unstructured {
 	out := make([]*unstructured.Unstructured, 0, len(objs))
 	for _, o := range objs {
-		u, ok := o.(*unstructured.Unstructured)
+		u, ok := unpackAny(o)
 		if !ok {
 			continue
 		}

@@ -39,7 +39,8 @@ func (t EventType) String() string {
 
 // Event is one change seen by an informer. Object is the new state (for
 // Deleted, the last known state); Old is the previous state, set only for
-// Updated. Both are shared with the cache: do not modify them.
+// Updated. Each handler gets its own decoded copies, but, as with Cache,
+// handlers must not modify them.
 type Event struct {
 	Type   EventType
 	GVR    schema.GroupVersionResource
@@ -52,31 +53,38 @@ type Event struct {
 // the object is the last known state (tombstones are unwrapped).
 type Handler func(ev Event)
 
-// eventHandler adapts fn to client-go's ResourceEventHandler for one GVR.
-// Objects that are not *unstructured.Unstructured (which a dynamic informer
-// never produces) are ignored.
+// eventHandler adapts fn to client-go's ResourceEventHandler for one GVR,
+// decoding the stored objects (see packed). Anything else than an object
+// (which a dynamic informer never produces) is ignored.
 func eventHandler(gvr schema.GroupVersionResource, fn Handler) cache.ResourceEventHandler {
 	return cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
-			if u, ok := obj.(*unstructured.Unstructured); ok {
+			if u, ok := unpackAny(obj); ok {
 				fn(Event{Type: Added, GVR: gvr, Object: u})
 			}
 		},
 		UpdateFunc: func(oldObj, newObj any) {
-			n, ok := newObj.(*unstructured.Unstructured)
+			n, ok := unpackAny(newObj)
 			if !ok {
 				return
 			}
-			o, _ := oldObj.(*unstructured.Unstructured)
+			o, _ := unpackAny(oldObj)
 			fn(Event{Type: Updated, GVR: gvr, Object: n, Old: o})
 		},
 		DeleteFunc: func(obj any) {
-			if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				obj = tomb.Obj
-			}
-			if u, ok := obj.(*unstructured.Unstructured); ok {
+			if u, ok := unpackAny(obj); ok {
 				fn(Event{Type: Deleted, GVR: gvr, Object: u})
 			}
 		},
+	}
+}
+
+// countingHandler calls fn with the type of every event, without decoding
+// the objects.
+func countingHandler(fn func(EventType)) cache.ResourceEventHandler {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { fn(Added) },
+		UpdateFunc: func(any, any) { fn(Updated) },
+		DeleteFunc: func(any) { fn(Deleted) },
 	}
 }

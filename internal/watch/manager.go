@@ -355,7 +355,7 @@ func (m *Manager) startLocked(key Key, keep *fieldTree, c *indexerCache) (*entry
 	}
 	if on := m.opts.OnEvent; on != nil {
 		gvr := key.GVR
-		if _, err := inf.AddEventHandler(eventHandler(gvr, func(ev Event) { on(gvr, ev.Type) })); err != nil {
+		if _, err := inf.AddEventHandler(countingHandler(func(t EventType) { on(gvr, t) })); err != nil {
 			return nil, fmt.Errorf("watch %s: %w", key, err)
 		}
 	}

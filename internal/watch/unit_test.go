@@ -29,17 +29,27 @@ func TestTrim(t *testing.T) {
 
 	out, err := trim(u)
 	require.NoError(t, err)
-	got := out.(*unstructured.Unstructured)
+	got, ok := unpackAny(out)
+	require.True(t, ok)
 	assert.Nil(t, got.GetManagedFields())
 	assert.Equal(t, map[string]string{"keep": "me"}, got.GetAnnotations())
 
 	// Only the last-applied annotation: the annotations map goes away.
 	v := cm("ns", "b", nil)
 	v.SetAnnotations(map[string]string{lastApplied: "{}"})
-	_, err = trim(cache.DeletedFinalStateUnknown{Key: "ns/b", Obj: v})
+	out, err = trim(cache.DeletedFinalStateUnknown{Key: "ns/b", Obj: v})
 	require.NoError(t, err)
-	_, found, _ := unstructured.NestedFieldNoCopy(v.Object, "metadata", "annotations")
+	tomb, ok := out.(cache.DeletedFinalStateUnknown)
+	require.True(t, ok, "a tombstone stays a tombstone")
+	got, ok = unpackAny(tomb)
+	require.True(t, ok)
+	_, found, _ := unstructured.NestedFieldNoCopy(got.Object, "metadata", "annotations")
 	assert.False(t, found)
+
+	// An object already packed passes through as it is.
+	again, err := trim(out)
+	require.NoError(t, err)
+	assert.Equal(t, out, again)
 
 	// Anything else passes through untouched.
 	out, err = trim("not an object")
@@ -118,20 +128,35 @@ func TestEventHandler(t *testing.T) {
 	var got []Event
 	h := eventHandler(gvr, func(ev Event) { got = append(got, ev) })
 	a, b := cm("ns", "a", nil), cm("ns", "a", map[string]string{"x": "y"})
+	pa, err := trim(a.DeepCopy())
+	require.NoError(t, err)
+	pb, err := trim(b.DeepCopy())
+	require.NoError(t, err)
 
-	h.OnAdd(a, true)
-	h.OnUpdate(a, b)
-	h.OnDelete(b)
-	h.OnDelete(cache.DeletedFinalStateUnknown{Key: "ns/a", Obj: b})
+	h.OnAdd(pa, true)
+	h.OnUpdate(pa, pb)
+	h.OnDelete(pb)
+	h.OnDelete(cache.DeletedFinalStateUnknown{Key: "ns/a", Obj: pb})
+	h.OnDelete(b) // an object the store could not pack
 	h.OnAdd("ignored", false)
 	h.OnUpdate("ignored", "ignored")
 	h.OnDelete(cache.DeletedFinalStateUnknown{Key: "ns/a", Obj: "ignored"})
 
-	require.Len(t, got, 4)
+	require.Len(t, got, 5)
 	assert.Equal(t, Event{Type: Added, GVR: gvr, Object: a}, got[0])
 	assert.Equal(t, Event{Type: Updated, GVR: gvr, Object: b, Old: a}, got[1])
 	assert.Equal(t, Event{Type: Deleted, GVR: gvr, Object: b}, got[2])
 	assert.Equal(t, Event{Type: Deleted, GVR: gvr, Object: b}, got[3])
+	assert.Equal(t, Event{Type: Deleted, GVR: gvr, Object: b}, got[4])
+}
+
+func TestCountingHandler(t *testing.T) {
+	var got []EventType
+	h := countingHandler(func(t EventType) { got = append(got, t) })
+	h.OnAdd("anything", false)
+	h.OnUpdate(nil, nil)
+	h.OnDelete(nil)
+	assert.Equal(t, []EventType{Added, Updated, Deleted}, got)
 }
 
 func TestWatchRejectsBadArguments(t *testing.T) {
