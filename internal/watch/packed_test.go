@@ -97,3 +97,13 @@ func BenchmarkTrimChild(b *testing.B) {
 		_, _ = trim(u)
 	}
 }
+
+func BenchmarkUnpackChild(b *testing.B) {
+	p, err := trim(decodedChild(b, 1))
+	require.NoError(b, err)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		_, _ = unpackAny(p)
+	}
+}
