@@ -34,6 +34,8 @@ type Cache interface {
 	// example IndexByInstance and an instance UID). An unknown index
 	// yields nil.
 	ByIndex(indexName, value string) []*unstructured.Unstructured
+	// Len returns the number of objects, without decoding any.
+	Len() int
 	// HasSynced reports whether the informer has completed its initial list.
 	HasSynced() bool
 }
@@ -190,19 +192,23 @@ func (c indexerCache) ByIndex(indexName, value string) []*unstructured.Unstructu
 	return filter(objs, nil)
 }
 
+func (c indexerCache) Len() int { return len(c.informer().GetIndexer().ListKeys()) }
+
 func (c indexerCache) HasSynced() bool { return c.informer().HasSynced() }
 
 func filter(objs []any, selector labels.Selector) []*unstructured.Unstructured {
 	out := make([]*unstructured.Unstructured, 0, len(objs))
+	matchAll := selector == nil || selector.Empty()
 	for _, o := range objs {
-		u, ok := unpackAny(o)
-		if !ok {
-			continue
+		if !matchAll {
+			// Decode an object only when it matches.
+			if l, ok := labelsOf(o); !ok || !selector.Matches(labels.Set(l)) {
+				continue
+			}
 		}
-		if selector != nil && !selector.Empty() && !selector.Matches(labels.Set(u.GetLabels())) {
-			continue
+		if u, ok := unpackAny(o); ok {
+			out = append(out, u)
 		}
-		out = append(out, u)
 	}
 	return out
 }

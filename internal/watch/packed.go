@@ -3,6 +3,8 @@ package watch
 import (
 	"unique"
 
+	"github.com/fxamacker/cbor/v2"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/serializer/cbor/direct"
@@ -80,6 +82,38 @@ func unpackAny(obj any) (*unstructured.Unstructured, bool) {
 		return o, true
 	case cache.DeletedFinalStateUnknown:
 		return unpackAny(o.Obj)
+	}
+	return nil, false
+}
+
+// labelsOnly is the part of an object a label selector reads.
+// apimachinery's decoding mode refuses fields a struct does not name, so
+// labels are decoded with a mode of the same library that skips them.
+type labelsOnly struct {
+	Metadata struct {
+		Labels map[string]string `json:"labels"`
+	} `json:"metadata"`
+}
+
+// skipUnknown decodes a struct from an object and skips what it does not
+// name. (The options are constant and valid: TestLabelsOf checks them.)
+// apimachinery encodes strings, map keys included, as byte strings.
+var skipUnknown, _ = cbor.DecOptions{
+	FieldNameByteString: cbor.FieldNameByteStringAllowed,
+	ByteStringToString:  cbor.ByteStringToStringAllowed,
+}.DecMode()
+
+// labelsOf returns the labels of a stored object, decoding only them.
+func labelsOf(obj any) (map[string]string, bool) {
+	switch o := obj.(type) {
+	case *packed:
+		var l labelsOnly
+		if err := skipUnknown.Unmarshal(o.body, &l); err != nil {
+			return nil, false
+		}
+		return l.Metadata.Labels, true
+	case *unstructured.Unstructured:
+		return o.GetLabels(), true
 	}
 	return nil, false
 }

@@ -107,3 +107,28 @@ func BenchmarkUnpackChild(b *testing.B) {
 		_, _ = unpackAny(p)
 	}
 }
+
+func TestLabelsOf(t *testing.T) {
+	u := decodedChild(t, 7)
+	want := u.GetLabels()
+	p, err := trim(u)
+	require.NoError(t, err)
+	got, ok := labelsOf(p)
+	require.True(t, ok)
+	assert.Equal(t, want, got)
+	got, ok = labelsOf(decodedChild(t, 7))
+	require.True(t, ok)
+	assert.Equal(t, want, got)
+	_, ok = labelsOf("not an object")
+	assert.False(t, ok)
+}
+
+func BenchmarkLabelsOfPacked(b *testing.B) {
+	p, err := trim(decodedChild(b, 1))
+	require.NoError(b, err)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		_, _ = labelsOf(p)
+	}
+}

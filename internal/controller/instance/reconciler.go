@@ -309,7 +309,7 @@ func (r *Reconciler) Instances(gvr schema.GroupVersionResource) (int, bool) {
 	if st == nil {
 		return 0, false
 	}
-	return len(st.cache.List("", nil)), true
+	return st.cache.Len(), true
 }
 
 // QueueLen returns the number of instances waiting to be reconciled.

@@ -25,6 +25,7 @@ func (c oneObjectCache) Get(namespace, name string) (*unstructured.Unstructured,
 }
 func (c oneObjectCache) List(string, labels.Selector) []*unstructured.Unstructured { return nil }
 func (c oneObjectCache) ByIndex(string, string) []*unstructured.Unstructured       { return nil }
+func (c oneObjectCache) Len() int                                                  { return 1 }
 func (c oneObjectCache) HasSynced() bool                                           { return true }
 
 // TestFailureDuringShutdownIsNotRetried checks the worker's bookkeeping of a

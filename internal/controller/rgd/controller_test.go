@@ -61,6 +61,7 @@ type listCache []*unstructured.Unstructured
 func (c listCache) Get(string, string) (*unstructured.Unstructured, bool)     { return nil, false }
 func (c listCache) List(string, labels.Selector) []*unstructured.Unstructured { return c }
 func (c listCache) ByIndex(string, string) []*unstructured.Unstructured       { return nil }
+func (c listCache) Len() int                                                  { return len(c) }
 func (c listCache) HasSynced() bool                                           { return true }
 
 // TestGeneratedKind checks how an RGD that does not compile finds the kind
@@ -108,6 +109,7 @@ func (c oneCache) Get(_, name string) (*unstructured.Unstructured, bool) {
 }
 func (c oneCache) List(string, labels.Selector) []*unstructured.Unstructured { return nil }
 func (c oneCache) ByIndex(string, string) []*unstructured.Unstructured       { return nil }
+func (c oneCache) Len() int                                                  { return 1 }
 func (c oneCache) HasSynced() bool                                           { return true }
 
 // TestReportFailureSaysWhatComesNext checks the Warning event of a failed
