@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -36,6 +37,9 @@ type Cache interface {
 	ByIndex(indexName, value string) []*unstructured.Unstructured
 	// Len returns the number of objects, without decoding any.
 	Len() int
+	// Names returns the namespace and name of every object, without
+	// decoding any.
+	Names() []types.NamespacedName
 	// HasSynced reports whether the informer has completed its initial list.
 	HasSynced() bool
 }
@@ -193,6 +197,17 @@ func (c indexerCache) ByIndex(indexName, value string) []*unstructured.Unstructu
 }
 
 func (c indexerCache) Len() int { return len(c.informer().GetIndexer().ListKeys()) }
+
+func (c indexerCache) Names() []types.NamespacedName {
+	keys := c.informer().GetIndexer().ListKeys()
+	out := make([]types.NamespacedName, 0, len(keys))
+	for _, k := range keys {
+		if ns, name, err := cache.SplitMetaNamespaceKey(k); err == nil {
+			out = append(out, types.NamespacedName{Namespace: ns, Name: name})
+		}
+	}
+	return out
+}
 
 func (c indexerCache) HasSynced() bool { return c.informer().HasSynced() }
 

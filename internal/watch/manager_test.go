@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
@@ -169,6 +170,8 @@ func TestWatchSeesEventsAndFillsCache(t *testing.T) {
 	assert.Equal(t, "after", web[0].GetName())
 	assert.GreaterOrEqual(t, len(c.List("", nil)), 2)
 	assert.Equal(t, len(c.List("", nil)), c.Len())
+	assert.Contains(t, c.Names(), types.NamespacedName{Namespace: ns, Name: "after"})
+	assert.Len(t, c.Names(), c.Len())
 	// Each read decodes a copy of its own.
 	first, _ := c.Get(ns, "after")
 	first.SetLabels(nil)

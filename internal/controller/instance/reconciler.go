@@ -245,8 +245,8 @@ func (r *Reconciler) Register(ctx context.Context, k Kind) error {
 		}
 	}
 	// Every instance moves to the new graph.
-	for _, obj := range cache.List("", nil) {
-		r.loop.Add(Key{GVR: gvr, Namespace: obj.GetNamespace(), Name: obj.GetName()})
+	for _, n := range cache.Names() {
+		r.loop.Add(Key{GVR: gvr, Namespace: n.Namespace, Name: n.Name})
 	}
 	return nil
 }

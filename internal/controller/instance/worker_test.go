@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/rgd-dev/rgd/internal/metrics"
 	"github.com/rgd-dev/rgd/pkg/metadata"
@@ -26,7 +27,10 @@ func (c oneObjectCache) Get(namespace, name string) (*unstructured.Unstructured,
 func (c oneObjectCache) List(string, labels.Selector) []*unstructured.Unstructured { return nil }
 func (c oneObjectCache) ByIndex(string, string) []*unstructured.Unstructured       { return nil }
 func (c oneObjectCache) Len() int                                                  { return 1 }
-func (c oneObjectCache) HasSynced() bool                                           { return true }
+func (c oneObjectCache) Names() []types.NamespacedName {
+	return []types.NamespacedName{{Namespace: c.obj.GetNamespace(), Name: c.obj.GetName()}}
+}
+func (c oneObjectCache) HasSynced() bool { return true }
 
 // TestFailureDuringShutdownIsNotRetried checks the worker's bookkeeping of a
 // failed pass: retried with backoff while running, dropped (and counted as

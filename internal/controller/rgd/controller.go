@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -412,11 +413,10 @@ func (c *Controller) generatedKind(rgdName string) (schema.GroupVersionResource,
 	if c.crds == nil {
 		return schema.GroupVersionResource{}, "", false
 	}
-	for _, crd := range c.crds.List("", nil) {
-		l := crd.GetLabels()
-		if l[metadata.LabelOwned] != "true" || l[metadata.LabelRGDName] != rgdName {
-			continue
-		}
+	// The selector spares decoding every other CRD of the cluster (the
+	// cache decodes what it returns).
+	owned := labels.SelectorFromSet(labels.Set{metadata.LabelOwned: "true", metadata.LabelRGDName: rgdName})
+	for _, crd := range c.crds.List("", owned) {
 		group, _, _ := unstructured.NestedString(crd.Object, "spec", "group")
 		plural, _, _ := unstructured.NestedString(crd.Object, "spec", "names", "plural")
 		kind, _, _ := unstructured.NestedString(crd.Object, "spec", "names", "kind")

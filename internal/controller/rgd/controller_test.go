@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
 
 	"github.com/rgd-dev/rgd/internal/reconcile"
@@ -55,14 +56,29 @@ func TestJSONList(t *testing.T) {
 	assert.Equal(t, `[]`, jsonList(nil))
 }
 
-// listCache is a watch.Cache over a fixed list.
+// listCache is a watch.Cache over a fixed list; List honours the selector.
 type listCache []*unstructured.Unstructured
 
-func (c listCache) Get(string, string) (*unstructured.Unstructured, bool)     { return nil, false }
-func (c listCache) List(string, labels.Selector) []*unstructured.Unstructured { return c }
-func (c listCache) ByIndex(string, string) []*unstructured.Unstructured       { return nil }
-func (c listCache) Len() int                                                  { return len(c) }
-func (c listCache) HasSynced() bool                                           { return true }
+func (c listCache) Get(string, string) (*unstructured.Unstructured, bool) { return nil, false }
+func (c listCache) List(_ string, sel labels.Selector) []*unstructured.Unstructured {
+	var out []*unstructured.Unstructured
+	for _, u := range c {
+		if sel == nil || sel.Matches(labels.Set(u.GetLabels())) {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+func (c listCache) ByIndex(string, string) []*unstructured.Unstructured { return nil }
+func (c listCache) Len() int                                            { return len(c) }
+func (c listCache) Names() []types.NamespacedName {
+	out := make([]types.NamespacedName, 0, len(c))
+	for _, u := range c {
+		out = append(out, types.NamespacedName{Namespace: u.GetNamespace(), Name: u.GetName()})
+	}
+	return out
+}
+func (c listCache) HasSynced() bool { return true }
 
 // TestGeneratedKind checks how an RGD that does not compile finds the kind
 // its instances have: the CRD that carries rgd's labels for that RGD, at its
@@ -110,7 +126,10 @@ func (c oneCache) Get(_, name string) (*unstructured.Unstructured, bool) {
 func (c oneCache) List(string, labels.Selector) []*unstructured.Unstructured { return nil }
 func (c oneCache) ByIndex(string, string) []*unstructured.Unstructured       { return nil }
 func (c oneCache) Len() int                                                  { return 1 }
-func (c oneCache) HasSynced() bool                                           { return true }
+func (c oneCache) Names() []types.NamespacedName {
+	return []types.NamespacedName{{Name: c.obj.GetName()}}
+}
+func (c oneCache) HasSynced() bool { return true }
 
 // TestReportFailureSaysWhatComesNext checks the Warning event of a failed
 // RGD reconcile: a failure that may heal is retried, a terminal one waits
